@@ -1,0 +1,59 @@
+"""Typed exceptions. Every failure a user can cause maps to one of these.
+
+The CLI turns a `LocalLLMError` into one red line on stderr: exit code 1 for a bad input
+file (`InputError` family), 2 for bad usage (`UsageError` family).
+"""
+
+from __future__ import annotations
+
+
+class LocalLLMError(Exception):
+    """Base of every error localllm raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(LocalLLMError):
+    """A file or value given to localllm is unusable."""
+
+    exit_code = 1
+
+
+class UsageError(LocalLLMError):
+    """The caller asked for something that cannot be done (bad flag, bad argument)."""
+
+    exit_code = 2
+
+
+class GGUFError(InputError):
+    """A GGUF file is malformed. Names the field or tensor and the byte offset."""
+
+    def __init__(self, message: str, *, field: str | None = None, offset: int | None = None):
+        self.field = field
+        self.offset = offset
+        where = []
+        if field is not None:
+            where.append(field)
+        if offset is not None:
+            where.append(f"at byte {offset}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+
+class UnsupportedQuantError(InputError):
+    """A tensor uses a ggml type localllm has no kernel for."""
+
+
+class ModelNotFoundError(InputError):
+    """No model path was given and no default model could be found."""
+
+
+class ISAError(UsageError):
+    """LOCALLLM_ISA asks for a kernel level this CPU or build does not have."""
+
+
+class NativeError(LocalLLMError):
+    """The native core returned an error code."""
+
+    def __init__(self, code: int, message: str):
+        self.code = code
+        super().__init__(message)
