@@ -57,3 +57,34 @@ class NativeError(LocalLLMError):
     def __init__(self, code: int, message: str):
         self.code = code
         super().__init__(message)
+
+
+class TokenizerError(InputError):
+    """A model's vocabulary or tokenizer metadata is unusable, or a text cannot be tokenized."""
+
+
+class TokenIdError(UsageError):
+    """A token id outside the model's vocabulary was given."""
+
+
+class ChatTemplateError(InputError):
+    """A chat template cannot be compiled or rendered: syntax, sandbox violation, budget, or an
+    error the template raised itself (e.g. roles that do not alternate)."""
+
+
+class UnknownChatTemplateError(UsageError):
+    """`--chat-template NAME` names no built-in chat template."""
+
+
+class ContextLengthExceeded(InputError):
+    """A prompt (or prompt + generation) does not fit in the context window. Names both numbers."""
+
+    def __init__(self, message: str, *, n_tokens: int, n_ctx: int):
+        self.n_tokens = n_tokens
+        self.n_ctx = n_ctx
+        super().__init__(message)
+
+
+class ConvertError(InputError):
+    """A Hugging Face checkpoint cannot be converted to GGUF: a missing or malformed file, an
+    unsupported architecture, or a configuration the GGUF format cannot express."""

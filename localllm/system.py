@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes.util
-import os
 import platform
 from typing import Any
 
@@ -24,11 +23,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def physical_cores() -> int:
-    """Physical cores, the default thread count (never more: SMT siblings only contend)."""
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
 def cuda_status() -> tuple[bool, str]:
     """Whether an NVIDIA driver is present, and why not when it is not."""
     library = ctypes.util.find_library("cuda")
@@ -43,7 +37,7 @@ def system_info() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "machine": platform.machine(),
-        "physical_cores": physical_cores(),
+        "physical_cores": native.default_threads(),
         "logical_cores": psutil.cpu_count(logical=True) or 1,
         "simd_features": list(native.cpu_features()),
         "kernel_levels_built": list(native.built_levels()),

@@ -76,8 +76,94 @@ static inline float ll_fp16_to_f32(ll_fp16 h) {
 
 static inline float ll_bf16_to_f32(ll_bf16 h) { return ll_bits_to_f32((uint32_t)h << 16); }
 
-/* The scalar twins every SIMD file may call for row tails. */
+/* float -> IEEE half, round to nearest even; >= 65520 in magnitude becomes inf, NaN stays NaN with
+ * the quiet bit set. Equal to F16C's vcvtps2ph (_MM_FROUND_TO_NEAREST_INT) and numpy's
+ * astype(float16) for every non-NaN input. */
+static inline ll_fp16 ll_f32_to_fp16(float f) {
+    const uint32_t x = ll_f32_to_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t a = x & 0x7fffffffu;
+    if (a > 0x7f800000u) return (ll_fp16)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+    if (a >= 0x477ff000u) return (ll_fp16)(sign | 0x7c00u);
+    if (a >= 0x38800000u) { /* normal half: rebias the exponent by -112, round off 13 mantissa bits */
+        a += 0xc8000fffu + ((a >> 13) & 1u);
+        return (ll_fp16)(sign | (a >> 13));
+    }
+    if (a <= 0x33000000u) return sign; /* <= 2^-25 (a tie at 2^-25 goes to the even 0) */
+    /* subnormal half: the value in units of 2^-24, rounded to nearest even */
+    const uint32_t mantissa = (a & 0x7fffffu) | 0x800000u, shift = 126u - (a >> 23); /* 14..24 */
+    const uint32_t rest = mantissa & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    uint32_t q = mantissa >> shift;
+    q += rest > half || (rest == half && (q & 1u));
+    return (ll_fp16)(sign | q);
+}
+
+/* float -> bfloat16, round to nearest even, NaN made quiet: ggml_compute_fp32_to_bf16. */
+static inline ll_bf16 ll_f32_to_bf16(float f) {
+    const uint32_t u = ll_f32_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (ll_bf16)((u >> 16) | 64u);
+    return (ll_bf16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* The 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K block from its 12 packed bytes:
+ * j < 4: low 6 bits of scales[j] and scales[j + 4]; j >= 4: a nibble of scales[j + 4] plus the
+ * top 2 bits of scales[j - 4] (scale) or scales[j] (min). */
+static inline void ll_get_scale_min_k4(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = scales[j] & 63;
+        *m = scales[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
+        *m = (uint8_t)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+    }
+}
+
+/* ---- the scalar reference kernels (quant/ref.c): every SIMD file may call them for tails ----
+ * dequantize_row: gguf.quants.dequantize bit for bit. quantize_row: the reference quantizer
+ * (Q8_0 / Q8_K: the activation semantics every ISA reproduces bit for bit). vec_dot: exact
+ * integer sums per block, block scales and the sum over blocks in double, rounded once. */
+void dequantize_row_f32_ref(const void *src, float *dst, int64_t n);
 void dequantize_row_f16_ref(const void *src, float *dst, int64_t n);
 void dequantize_row_bf16_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q4_0_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q4_1_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q5_0_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q5_1_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q8_0_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q2_K_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q3_K_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q4_K_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q5_K_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q6_K_ref(const void *src, float *dst, int64_t n);
+void dequantize_row_q8_K_ref(const void *src, float *dst, int64_t n);
+
+void quantize_row_f32_ref(const float *src, void *dst, int64_t n);
+void quantize_row_f16_ref(const float *src, void *dst, int64_t n);
+void quantize_row_bf16_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q4_0_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q4_1_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q5_0_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q5_1_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q8_0_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q2_K_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q3_K_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q4_K_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q5_K_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q6_K_ref(const float *src, void *dst, int64_t n);
+void quantize_row_q8_K_ref(const float *src, void *dst, int64_t n);
+
+void vec_dot_f32_f32_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_f16_f16_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_bf16_bf16_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q4_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q4_1_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q5_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q5_1_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q2_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q3_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q4_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q5_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 
 #endif

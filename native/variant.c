@@ -7,9 +7,11 @@
  * a level is choosing one module at import time (localllm/backend/native.py). */
 #include "cpu.c"
 #include "quant/ref.c"
+#include "quant/ref_quantize.c"
 #if LL_WITH_AVX2
 #include "quant/avx2.c"
 #include "quant/avx2_kquants.c"
+#include "quant/avx2_gemm.c"
 #endif
 #if LL_WITH_AVX512
 #include "quant/avx512.c"
@@ -21,3 +23,7 @@
 #include "threadpool.c"
 #include "context.c"
 #include "matmul.c"
+#include "ops.c"
+#include "kv_cache.c"
+#include "attention.c"
+#include "program.c"

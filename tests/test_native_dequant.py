@@ -1,9 +1,14 @@
-"""Native dequantize_row (every built kernel level this CPU runs) == gguf's numpy dequantizers, bit for bit."""
+"""Native dequantize_row (every built kernel level this CPU runs) == gguf's numpy dequantizers, bit for bit.
+
+Every block type is checked on random blocks (tests/quant_blocks.py: random quants, finite scales
+with the extremes +-65504, fp16 subnormals and +-0 in the first blocks) of 1, 7 and 33 blocks.
+"""
 
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize as gguf_dequantize
+from quant_blocks import BLOCK_TYPES, random_blocks, reference_dequantize, type_size
 
 from localllm.backend import native
 from localllm.errors import ISAError, UnsupportedQuantError
@@ -20,16 +25,6 @@ def same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_array_equal(actual[~nan].view(np.uint32), expected[~nan].view(np.uint32))
 
 
-def q8_0_blocks(rng: np.random.Generator, n_blocks: int) -> np.ndarray:
-    """Random Q8_0 blocks with ordinary, extreme (max, subnormal, zero, negative) scales."""
-    extreme = np.array([65504.0, -65504.0, 6e-8, 0.0, -0.0, 1e-4], dtype=np.float16)
-    scales = rng.standard_normal(n_blocks).astype(np.float16)
-    scales[: min(n_blocks, len(extreme))] = extreme[:n_blocks]
-    qs = rng.integers(-128, 128, size=(n_blocks, 32), dtype=np.int8)
-    qs[0, :4] = (-128, 127, 0, -1)
-    return np.concatenate([scales.view(np.uint8).reshape(n_blocks, 2), qs.view(np.uint8)], axis=1).reshape(-1)
-
-
 @pytest.mark.parametrize("level", LEVELS)
 def test_f16_every_bit_pattern(level):
     raw = np.arange(65536, dtype=np.uint16).view(np.uint8)
@@ -44,11 +39,13 @@ def test_bf16_matches_gguf(level, n):
 
 
 @pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("qtype", BLOCK_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("n_blocks", BLOCK_COUNTS)
-def test_q8_0_matches_gguf(level, n_blocks):
-    raw = q8_0_blocks(np.random.default_rng(n_blocks), n_blocks)
-    expected = gguf_dequantize(raw, T.Q8_0).reshape(-1)
-    same_bits(native.dequantize_row(T.Q8_0, raw, n_blocks * 32, level=level), expected)
+def test_block_type_matches_gguf(level, qtype, n_blocks):
+    """gguf has no Q8_K dequantizer: reference_dequantize uses d * q for it."""
+    raw = random_blocks(qtype, n_blocks, np.random.default_rng([int(qtype), n_blocks]))
+    n = n_blocks * type_size(qtype)[0]
+    same_bits(native.dequantize_row(qtype, raw, n, level=level), reference_dequantize(raw, qtype))
 
 
 @pytest.mark.parametrize("level", LEVELS)

@@ -157,3 +157,98 @@ def vec_dot(ggml_type: int, n_elements: int, x: np.ndarray, y: np.ndarray, *, le
     result = native.ffi.new("float *")
     check(native, native.lib.ll_vec_dot(int(ggml_type), n_elements, xb, yb, result))
     return float(result[0])
+
+
+def default_threads() -> int:
+    """Physical cores: the default thread count of a Context (SMT siblings only contend)."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+class Context:
+    """A native context (`ll_ctx`): a persistent pool of `threads` threads, the calling thread plus
+    `threads - 1` workers that live until `close()`, and the scratch memory of its calls.
+
+    Use as a context manager or call `close()`; a context that is garbage collected is closed too.
+    Calls on one context from several Python threads are serialized in C.
+    """
+
+    def __init__(self, threads: int | None = None, *, level: str | None = None):
+        threads = default_threads() if threads is None else int(threads)
+        if not 1 <= threads <= 256:
+            raise ValueError(f"threads must be between 1 and 256, not {threads}")
+        self._native = load(level)
+        out = self._native.ffi.new("ll_ctx **")
+        check(self._native, self._native.lib.ll_ctx_new(threads, out))
+        self._ptr = self._native.ffi.gc(out[0], self._native.lib.ll_ctx_free)
+
+    @property
+    def level(self) -> str:
+        """The kernel level of the native module this context runs."""
+        return self._native.level
+
+    @property
+    def threads(self) -> int:
+        return self._native.lib.ll_ctx_n_threads(self._live())
+
+    @property
+    def handle(self):
+        """The `ll_ctx *` cdata, for code that drives the C API directly (benchmarks)."""
+        return self._live()
+
+    @property
+    def native(self) -> Native:
+        """The variant module (ffi, lib) this context belongs to."""
+        return self._native
+
+    def _live(self):
+        if self._ptr is None:
+            raise ValueError("this Context is closed")
+        return self._ptr
+
+    def close(self) -> None:
+        """Stops the worker threads and frees the context (idempotent)."""
+        if self._ptr is not None:
+            self._native.ffi.release(self._ptr)
+            self._ptr = None
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ptr is None else f"threads={self.threads}"
+        return f"Context({state}, level={self.level!r})"
+
+    def matmul(self, w_type: int, w_bytes, n_out: int, n_in: int, x: np.ndarray) -> np.ndarray:
+        """y = x @ W^T as float32: W is `n_out` rows of `n_in` values of ggml type `w_type` given as
+        raw bytes (`w_bytes`: any buffer, e.g. a uint8 array or a memory map); x is float32
+        [n_tok, n_in] or [n_in]; y is [n_tok, n_out] or [n_out] to match."""
+        native = self._native
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim not in (1, 2) or x.shape[-1] != n_in:
+            raise ValueError(f"x must be [n_tok, {n_in}] or [{n_in}], not {list(x.shape)}")
+        x2 = x.reshape(-1, n_in)
+        w = np.frombuffer(w_bytes, dtype=np.uint8) if not isinstance(w_bytes, np.ndarray) else w_bytes
+        wb, _keep = _bytes_in(native, w, n_out * row_bytes(w_type, n_in, level=native.level), "w_bytes")
+        y = np.empty((x2.shape[0], n_out), dtype=np.float32)
+        status = native.lib.ll_matmul(
+            self._live(), int(w_type), wb, n_out, n_in,
+            native.ffi.from_buffer("float[]", x2), x2.shape[0], native.ffi.from_buffer("float[]", y),
+        )
+        if status == native.lib.LL_ERR_UNSUPPORTED:
+            raise UnsupportedQuantError(f"ggml type {int(w_type)} has no vec_dot kernel in the native core")
+        check(native, status)
+        return y if x.ndim == 2 else y[0]
+
+    def read_bandwidth_probe(self, buf: np.ndarray) -> int:
+        """Reads every byte of `buf` once on the context's threads (split as decode matmul splits
+        its weights); returns a checksum. Time it for the streaming read bandwidth."""
+        native = self._native
+        buf = np.ascontiguousarray(buf)
+        checksum = native.ffi.new("uint64_t *")
+        check(native, native.lib.ll_bench_read(self._live(), native.ffi.from_buffer("uint8_t[]", buf.view(np.uint8).reshape(-1)), buf.nbytes, checksum))
+        return int(checksum[0])

@@ -105,4 +105,107 @@ int ll_matmul(ll_ctx *ctx, int w_type, const void *w, int64_t n_out, int64_t n_i
  * bounds decode (benchmarks time this call). */
 int ll_bench_read(ll_ctx *ctx, const void *buf, int64_t n_bytes, uint64_t *checksum);
 
+/* ---- Transformer program: ops over weights and activation buffers, run in one call ---- */
+
+/* Status codes of the program calls (after the generic ones). */
+enum ll_program_status {
+    LL_ERR_KV_FULL = 5          /* the KV cache has no free cell left for the batch */
+};
+
+enum ll_op_kind {
+    LL_OP_GET_ROWS = 1,     /* dst[t] = row tokens[t] of w (w_type, w_rows rows of n values) */
+    LL_OP_RMS_NORM = 2,     /* dst = src0 / rms over each group of `group` values * w[group] (w may be NULL) */
+    LL_OP_LAYER_NORM = 3,   /* dst = (src0 - mean) / std over groups * w + b (w, b may be NULL) */
+    LL_OP_MATMUL = 4,       /* dst[t, w_rows] = src0[t, n] @ W[w_rows, n]^T */
+    LL_OP_ADD_BIAS = 5,     /* dst[t] = src0[t] + b[n] */
+    LL_OP_ROPE = 6,         /* dst = src0 rotated: n_head heads of `group` values at the rows' positions */
+    LL_OP_KV_STORE = 7,     /* cache[layer] cells of the batch <- K = src0[t, n], V = src1[t, n1];
+                               its group and rope_* say how K was rotated (for ll_kv_shift) */
+    LL_OP_ATTENTION = 8,    /* dst[t, n_head * group] = attention of src0 (queries) over cache[layer] */
+    LL_OP_ADD = 9,          /* dst = src0 + src1 */
+    LL_OP_MUL = 10,         /* dst = src0 * src1 */
+    LL_OP_SCALE = 11,       /* dst = src0 * scale */
+    LL_OP_GELU_MUL = 12,    /* dst = gelu_tanh(src0) * src1 (src1 < 0: no product) */
+    LL_OP_SILU_MUL = 13,    /* dst = silu(src0) * src1 (src1 < 0: no product) */
+    LL_OP_SOFTCAP = 14,     /* dst = softcap * tanh(src0 / softcap) */
+    LL_OP_LOGIT_ROWS = 15   /* dst[i] = src0[logit_rows[i]]; later ops see n_logits rows */
+};
+
+enum ll_rope_mode {
+    LL_ROPE_NORMAL = 0,     /* rotate pairs (2i, 2i+1) */
+    LL_ROPE_NEOX = 2        /* rotate pairs (i, i + group/2) */
+};
+
+/* Buffer id of the caller's logits array in an op's dst. */
+enum ll_buffer_special { LL_BUF_LOGITS = -2, LL_BUF_NONE = -1 };
+
+/* One step of the program. Fields an op kind does not use are 0 / NULL. Rows are tokens of the
+ * batch; `n` is the width (floats per row) of src0 and, unless noted, of dst. */
+typedef struct {
+    int kind;                          /* enum ll_op_kind */
+    int src0, src1, dst;               /* activation buffer ids (enum ll_buffer_special) */
+    int64_t n;                         /* floats per row of src0 */
+    int64_t n1;                        /* floats per row of src1 (KV_STORE: V width) */
+    int64_t group;                     /* norms: values per normalized group; rope/attention: head dim */
+    const void *w;                     /* matmul/get_rows: [w_rows] rows of w_type; norms: float[group] */
+    int w_type;                        /* ggml type of w */
+    int64_t w_rows;                    /* matmul: output width; get_rows: rows in w */
+    const float *b;                    /* bias [n] (ADD_BIAS) or layer-norm beta [group] */
+    float eps;                         /* norms */
+    float scale;                       /* SCALE; ATTENTION: multiplier of q.k */
+    float softcap;                     /* SOFTCAP, ATTENTION (0: none) */
+    int layer;                         /* KV_STORE / ATTENTION: cache layer */
+    int n_head;                        /* ROPE: heads in the row; ATTENTION: query heads */
+    int n_head_kv;                     /* ATTENTION: key/value heads (GQA/MQA) */
+    int rope_mode;                     /* enum ll_rope_mode */
+    float rope_base;                   /* theta base */
+    float rope_freq_scale;             /* positions are multiplied by this (linear scaling) */
+    const float *rope_freq_factors;    /* [group / 2] divisors of each frequency, or NULL */
+    int window;                        /* ATTENTION: sliding window (0: none); key visible if pos_q - pos_k < window */
+    int causal;                        /* ATTENTION: 1 = keys at later positions are hidden */
+} ll_op;
+
+/* Shape of the KV cache: per layer, K rows of k_width and V rows of v_width values in
+ * n_ctx cells, stored as type_k / type_v (F16 default; Q8_0 or F32 allowed). */
+typedef struct {
+    int n_layer;
+    int n_ctx;
+    int type_k, type_v;
+    const int64_t *k_width;            /* [n_layer] n_head_kv * head_dim_k */
+    const int64_t *v_width;            /* [n_layer] n_head_kv * head_dim_v */
+} ll_kv_config;
+
+typedef struct ll_model ll_model;
+
+/* A runnable program: copies the ops, allocates the activation buffers (n_buffers of
+ * buffer_width[i] floats per row, n_batch_max rows) and the KV cache. Checks every op: on
+ * LL_ERR_INVALID_ARG, *bad_op is the index of the first op that is wrong (-1: not an op). */
+int ll_model_new(ll_ctx *ctx, const ll_op *ops, int n_ops, const int64_t *buffer_width, int n_buffers,
+                 int n_batch_max, const ll_kv_config *kv, ll_model **out, int *bad_op);
+void ll_model_free(ll_model *model);
+
+/* Bytes of the KV cache and of the activation buffers. */
+int64_t ll_model_kv_bytes(const ll_model *model);
+int64_t ll_model_buffer_bytes(const ll_model *model);
+
+/* Runs the program for a batch of n tokens (n <= n_batch_max) in one call on the context's
+ * threads: token ids, positions and sequence ids per row; the rows listed in logit_rows
+ * ([n_logits], ascending) get their logits written to logits_out [n_logits, vocab].
+ * LL_ERR_KV_FULL when the cache has fewer than n free cells; LL_ERR_ABORTED if the abort flag was
+ * raised (the batch then leaves nothing in the cache). */
+int ll_forward(ll_ctx *ctx, ll_model *model, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
+               int32_t n, const int32_t *logit_rows, int32_t n_logits, float *logits_out);
+
+/* Raise (1) or clear (0) the abort flag polled between ops. Safe from any thread. */
+void ll_ctx_set_abort(ll_ctx *ctx, int flag);
+
+/* KV cache bookkeeping. seq < 0 means every sequence; p1 < 0 means "to the end". */
+int ll_kv_clear(ll_model *model);
+int ll_kv_remove(ll_model *model, int32_t seq, int32_t p0, int32_t p1);
+/* Adds delta to the positions in [p0, p1) of seq, re-rotating the stored keys to match. */
+int ll_kv_shift(ll_model *model, int32_t seq, int32_t p0, int32_t p1, int32_t delta);
+/* Cells in use, and the largest position held for seq (-1 if none). */
+int32_t ll_kv_used(const ll_model *model);
+int32_t ll_kv_max_pos(const ll_model *model, int32_t seq);
+
 #endif

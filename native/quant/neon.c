@@ -398,13 +398,14 @@ LL_INLINE int8x16_t ll_round16(const float *x, float scale, int32_t hi) {
     return vcombine_s8(vqmovn_s16(q01), vqmovn_s16(q23));
 }
 
-/* Q8_0: d = amax / 127, q = round_half_even(x / d) via x * (1 / d), stored d = fp16(d) */
+/* Q8_0: d = amax / 127, q = round_half_even(x * (127 / amax)), stored d = fp16(d) */
 static void quantize_row_q8_0_neon(const float *x, void *dst, int64_t n) {
     block_q8_0 *y = (block_q8_0 *)dst; /* [n / 32] */
     for (int64_t b = 0; b < n / QK8_0; b++) {
         const float *xb = x + b * QK8_0;
-        const float d = ll_amax(xb, QK8_0) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = ll_amax(xb, QK8_0);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = ll_neon_f32_to_fp16(d);
         vst1q_s8(y[b].qs, ll_round16(xb, id, 127));
         vst1q_s8(y[b].qs + 16, ll_round16(xb + 16, id, 127));
@@ -419,7 +420,7 @@ LL_INLINE float ll_first_at_amax(const float *x, int64_t n, float amax) {
     return x[i];
 }
 
-/* Q8_K: iscale = -128 / (the signed value of largest magnitude), q = min(127, round_half_even(iscale * x)),
+/* Q8_K: iscale = -127 / (the signed value of largest magnitude), q = min(127, round_half_even(iscale * x)),
  * d = 1 / iscale, bsums = sums of 16 */
 static void quantize_row_q8_K_neon(const float *x, void *dst, int64_t n) {
     block_q8_K *y = (block_q8_K *)dst; /* [n / 256] */
@@ -430,7 +431,7 @@ static void quantize_row_q8_K_neon(const float *x, void *dst, int64_t n) {
             memset(&y[b], 0, sizeof y[b]);
             continue;
         }
-        const float iscale = -128.0f / ll_first_at_amax(xb, QK_K, amax);
+        const float iscale = -127.0f / ll_first_at_amax(xb, QK_K, amax);
         for (int j = 0; j < QK_K / 16; j++) {
             const int8x16_t q = ll_round16(xb + 16 * j, iscale, 127);
             vst1q_s8(y[b].qs + 16 * j, q);

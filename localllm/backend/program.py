@@ -1,0 +1,166 @@
+"""A model as the native core runs it: the architecture module's op program turned into `ll_op`
+structs once at load, its activation buffers and KV cache (`ll_model`), and `forward` for a batch.
+
+Weights are passed as pointers into the GGUF memory map (zero copy); the GGUFFile and every array
+the program points at are kept alive here for as long as the model lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ContextLengthExceeded, NativeError, UsageError
+from ..gguf import GGMLType, GGUFFile, TensorInfo
+from ..models import architecture_module
+from ..models.base import GraphBuilder, HParams
+from .native import Context, check
+
+KV_TYPES = {"f16": GGMLType.F16, "q8_0": GGMLType.Q8_0, "f32": GGMLType.F32}
+LL_ERR_ABORTED, LL_ERR_KV_FULL = 4, 5
+
+
+class Aborted(Exception):
+    """The forward pass was stopped through the abort flag (Ctrl-C, a cancel)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_ctx: int
+    n_batch: int
+    type_k: str = "f16"
+    type_v: str = "f16"
+
+
+class NativeModel:
+    """The program of one model on one context. Not thread-safe: one forward at a time."""
+
+    def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig):
+        self.gguf = gguf
+        self.context = context
+        self.config = config
+        self.native = context._native
+        arch = architecture_module(str(gguf.get("general.architecture", "")))
+        self.hparams: HParams = arch.hparams(gguf)
+        graph = GraphBuilder(gguf)
+        arch.build(gguf, self.hparams, graph)
+        self._keep: list = [graph.keep]
+        self.n_vocab = self.hparams.n_vocab
+        self._ptr = self._create(graph)
+
+    # -- creation ----------------------------------------------------------------------------
+    def _pointer(self, value, ctype: str):
+        if value is None:
+            return self.native.ffi.NULL
+        array = value.data if isinstance(value, TensorInfo) else np.ascontiguousarray(value)
+        cdata = self.native.ffi.from_buffer(ctype, array)
+        self._keep.append((array, cdata))
+        return cdata
+
+    def _ops(self, graph: GraphBuilder):
+        ops = self.native.ffi.new("ll_op[]", len(graph.ops))
+        for op, fields in zip(ops, graph.ops):
+            for key, value in fields.items():
+                if key == "w":
+                    op.w = self._pointer(value, "uint8_t[]" if isinstance(value, TensorInfo) else "float[]")
+                elif key in ("b", "rope_freq_factors"):
+                    setattr(op, key, self._pointer(value, "float[]"))
+                elif value is not None:
+                    setattr(op, key, value)
+        return ops
+
+    def _kv_config(self, graph: GraphBuilder):
+        ffi, hp, cfg = self.native.ffi, self.hparams, self.config
+        if cfg.type_k not in KV_TYPES or cfg.type_v not in KV_TYPES:
+            raise UsageError(f"KV cache type must be one of {', '.join(KV_TYPES)}, not {cfg.type_k}/{cfg.type_v}")
+        for name in (cfg.type_k, cfg.type_v):
+            if name == "q8_0" and (hp.head_dim % 32 or hp.head_dim_v % 32):
+                raise UsageError(f"a q8_0 KV cache needs head dims that are multiples of 32; this model's are "
+                                 f"{hp.head_dim} (K) and {hp.head_dim_v} (V): use f16")
+        k_width = ffi.new("int64_t[]", [graph.kv_width[il][0] for il in range(hp.n_layer)])
+        v_width = ffi.new("int64_t[]", [graph.kv_width[il][1] for il in range(hp.n_layer)])
+        self._keep.append((k_width, v_width))
+        return ffi.new("ll_kv_config *", {
+            "n_layer": hp.n_layer, "n_ctx": cfg.n_ctx, "type_k": int(KV_TYPES[cfg.type_k]),
+            "type_v": int(KV_TYPES[cfg.type_v]), "k_width": k_width, "v_width": v_width,
+        })
+
+    def _create(self, graph: GraphBuilder):
+        ffi, lib = self.native.ffi, self.native.lib
+        ops = self._ops(graph)
+        widths = ffi.new("int64_t[]", graph.buffer_width)
+        out, bad_op = ffi.new("ll_model **"), ffi.new("int *")
+        status = lib.ll_model_new(self.context._live(), ops, len(graph.ops), widths, len(graph.buffer_width),
+                                  self.config.n_batch, self._kv_config(graph), out, bad_op)
+        if status != 0:
+            where = f" at op {bad_op[0]}: {graph.ops[bad_op[0]]}" if bad_op[0] >= 0 else ""
+            raise NativeError(status, f"the native core rejected the {self.hparams.arch} program{where} "
+                                      f"({ffi.string(lib.ll_status_str(status)).decode()})")
+        return ffi.gc(out[0], lib.ll_model_free)
+
+    # -- running -------------------------------------------------------------------------------
+    @property
+    def kv_bytes(self) -> int:
+        return int(self.native.lib.ll_model_kv_bytes(self._ptr))
+
+    @property
+    def buffer_bytes(self) -> int:
+        return int(self.native.lib.ll_model_buffer_bytes(self._ptr))
+
+    def forward(self, tokens, positions, seq_ids=None, logit_rows=None) -> np.ndarray:
+        """Logits [len(logit_rows), n_vocab] of one batch (default: the last row only).
+
+        tokens, positions, seq_ids: int [n] with n <= n_batch. The batch's K/V stay in the cache.
+        """
+        ffi, lib = self.native.ffi, self.native.lib
+        tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+        n = tokens.size
+        positions = np.ascontiguousarray(positions, dtype=np.int32)
+        seq_ids = np.zeros(n, np.int32) if seq_ids is None else np.ascontiguousarray(seq_ids, dtype=np.int32)
+        rows = np.array([n - 1] if logit_rows is None else logit_rows, dtype=np.int32)
+        self._check_batch(tokens, positions, seq_ids)
+        logits = np.empty((rows.size, self.n_vocab), dtype=np.float32)
+        status = lib.ll_forward(
+            self.context._live(), self._ptr, ffi.from_buffer("int32_t[]", tokens),
+            ffi.from_buffer("int32_t[]", positions), ffi.from_buffer("int32_t[]", seq_ids), n,
+            ffi.from_buffer("int32_t[]", rows), rows.size, ffi.from_buffer("float[]", logits),
+        )
+        if status == LL_ERR_KV_FULL:
+            raise ContextLengthExceeded(
+                f"the KV cache has {self.config.n_ctx - self.kv_used} free cells of {self.config.n_ctx}; "
+                f"the batch needs {n}", n_tokens=self.kv_used + n, n_ctx=self.config.n_ctx)
+        if status == LL_ERR_ABORTED:
+            raise Aborted("forward pass aborted")
+        check(self.native, status)
+        return logits
+
+    def _check_batch(self, tokens: np.ndarray, positions: np.ndarray, seq_ids: np.ndarray) -> None:
+        n = tokens.size
+        if not 1 <= n <= self.config.n_batch:
+            raise UsageError(f"a batch holds 1 to {self.config.n_batch} tokens, not {n}")
+        if positions.size != n or seq_ids.size != n:
+            raise UsageError("tokens, positions and sequence ids must have the same length")
+        bad = tokens[(tokens < 0) | (tokens >= self.n_vocab)]
+        if bad.size:
+            raise UsageError(f"token id {int(bad[0])} is outside the vocabulary (0..{self.n_vocab - 1})")
+
+    def set_abort(self, flag: bool) -> None:
+        self.native.lib.ll_ctx_set_abort(self.context._live(), int(flag))
+
+    # -- KV cache --------------------------------------------------------------------------------
+    @property
+    def kv_used(self) -> int:
+        return int(self.native.lib.ll_kv_used(self._ptr))
+
+    def kv_clear(self) -> None:
+        check(self.native, self.native.lib.ll_kv_clear(self._ptr))
+
+    def kv_remove(self, seq: int = -1, p0: int = 0, p1: int = -1) -> None:
+        check(self.native, self.native.lib.ll_kv_remove(self._ptr, seq, p0, p1))
+
+    def kv_shift(self, seq: int, p0: int, p1: int, delta: int) -> None:
+        check(self.native, self.native.lib.ll_kv_shift(self._ptr, seq, p0, p1, delta))
+
+    def kv_max_pos(self, seq: int = 0) -> int:
+        return int(self.native.lib.ll_kv_max_pos(self._ptr, seq))

@@ -1,0 +1,93 @@
+/* Per-row ops: norms, RoPE, gated activations, softcap. Float math follows ggml's CPU ops
+ * (sums of squares in double, RoPE angles stepped by a float ratio) so results track llama.cpp. */
+#include <math.h>
+#include <pthread.h>
+#include "kernels.h"
+#include "ops.h"
+
+void ll_rms_norm_row(const float *x, float *y, int64_t n, int64_t group, const float *w, float eps) {
+    for (int64_t g = 0; g < n; g += group) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < group; i++) sum += (double)(x[g + i] * x[g + i]);
+        const float scale = 1.0f / sqrtf((float)(sum / (double)group) + eps);
+        for (int64_t i = 0; i < group; i++) y[g + i] = x[g + i] * scale * (w ? w[i] : 1.0f);
+    }
+}
+
+void ll_layer_norm_row(const float *x, float *y, int64_t n, int64_t group, const float *w, const float *b,
+                       float eps) {
+    for (int64_t g = 0; g < n; g += group) {
+        double sum = 0.0, sum_sq = 0.0;
+        for (int64_t i = 0; i < group; i++) sum += x[g + i];
+        const float mean = (float)(sum / (double)group);
+        for (int64_t i = 0; i < group; i++) {
+            const float d = x[g + i] - mean;
+            sum_sq += (double)(d * d);
+        }
+        const float scale = 1.0f / sqrtf((float)(sum_sq / (double)group) + eps);
+        for (int64_t i = 0; i < group; i++) {
+            const float v = (x[g + i] - mean) * scale;
+            y[g + i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+        }
+    }
+}
+
+void ll_rope_row(float *x, int n_head, int64_t head_dim, float p, int mode, float base, float freq_scale,
+                 const float *freq_factors) {
+    const float theta_scale = powf(base, -2.0f / (float)head_dim);
+    const int64_t half = head_dim / 2;
+    for (int h = 0; h < n_head; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        float theta = p;
+        for (int64_t i = 0; i < half; i++, theta *= theta_scale) {
+            const float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
+            const float c = cosf(angle), s = sinf(angle);
+            const int64_t a = mode == 2 ? i : 2 * i;        /* NEOX pairs (i, i+half), normal (2i, 2i+1) */
+            const int64_t b = mode == 2 ? i + half : 2 * i + 1;
+            const float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c - x1 * s;
+            v[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static float ll_gelu_tanh(float x) {
+    const float k = 0.79788456080286535588f; /* sqrt(2 / pi) */
+    return 0.5f * x * (1.0f + tanhf(k * x * (1.0f + 0.044715f * x * x)));
+}
+
+/* gelu of every half-precision input, rounded to half: ggml evaluates GELU through this table
+ * (input and output in fp16), and the models are sensitive enough that matching llama.cpp's
+ * logits needs the same rounding. */
+static ll_fp16 ll_gelu_table[1 << 16];
+
+static void ll_fill_gelu_table(void) {
+    for (uint32_t h = 0; h < (1u << 16); h++) ll_gelu_table[h] = ll_f32_to_fp16(ll_gelu_tanh(ll_fp16_to_f32((ll_fp16)h)));
+}
+
+void ll_ops_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ll_fill_gelu_table);
+}
+
+void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float x = a[i];
+        float g;
+        if (x <= -10.0f) g = 0.0f;
+        else if (x >= 10.0f) g = x;
+        else g = ll_fp16_to_f32(ll_gelu_table[ll_f32_to_fp16(x)]);
+        y[i] = b ? g * b[i] : g;
+    }
+}
+
+void ll_silu_mul_row(const float *a, const float *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float s = a[i] / (1.0f + expf(-a[i]));
+        y[i] = b ? s * b[i] : s;
+    }
+}
+
+void ll_softcap_row(const float *x, float *y, int64_t n, float cap) {
+    for (int64_t i = 0; i < n; i++) y[i] = cap * tanhf(x[i] / cap);
+}
