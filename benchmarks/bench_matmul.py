@@ -12,7 +12,9 @@ rows. Activations: random normal.
 
 - Read bandwidth: `Context.read_bandwidth_probe` (C: ll_bench_read) sums every 64-bit word of a
   512 MiB buffer once, split among the context's threads in 256 KiB chunks handed out like decode's
-  row chunks, so it is the multi-threaded streaming read that bounds decode, measured the same way.
+  row chunks, so it is the multi-threaded streaming read that bounds decode, measured the same way
+  (a C loop in the native core rather than numpy, whose sum is single-threaded). Sampled before the
+  first type and after each, and the median taken, since a shared machine's bandwidth drifts.
 - Decode (n_tok = 1): weight bytes / time per call. Every call reads a different copy of the weights
   (>= 256 MiB of copies in turn, 8x the L3), so the bytes come from DRAM as in a real forward pass,
   where a layer's weights were evicted since the last token.
@@ -105,8 +107,7 @@ def measure(types: list[str], threads: list[int], runs: int, level: str | None):
     rng = np.random.default_rng(0)
     probe = np.ones(PROBE_BYTES, dtype=np.uint8)
     benches = {n: Bench(native.Context(n, level=level), runs) for n in threads}
-    bandwidth = {n: b.read_bandwidth(probe) for n, b in benches.items()}
-    del probe
+    bandwidth = {n: [b.read_bandwidth(probe)] for n, b in benches.items()}  # sampled between types too
     rows = []
     for name in types:
         ggml_type = T[name]
@@ -121,6 +122,9 @@ def measure(types: list[str], threads: list[int], runs: int, level: str | None):
                 row["prefill"][n] = bench.prefill_gflops(ggml_type, w, n_out, n_in)
             print(f"  {name} {n_out}x{n_in}: decode {row['decode']} GB/s, prefill {row['prefill']} GFLOP/s", file=sys.stderr)
             rows.append(row)
+        for n, bench in benches.items():
+            bandwidth[n].append(bench.read_bandwidth(probe))
+    bandwidth = {n: statistics.median(samples) for n, samples in bandwidth.items()}
     level_used = next(iter(benches.values())).ctx.level
     for bench in benches.values():
         bench.ctx.close()
@@ -142,7 +146,8 @@ def decode_table(bandwidth: dict, rows: list, threads: list[int]) -> list[str]:
         cells = " | ".join(fmt(r["decode"][n]) for n in threads)
         lines.append(f"| {r['type']} | {r['shape'][0]} x {r['shape'][1]} | {r['mb']:.2f} | {cells} | {frac:.0%} | {target} |")
     bw = ", ".join(f"{n} thread{'s' if n > 1 else ''}: {bandwidth[n]:.1f} GB/s" for n in threads)
-    return [f"Streaming read bandwidth (ll_bench_read, 512 MiB): {bw}.", ""] + lines
+    return [f"Streaming read bandwidth (ll_bench_read, 512 MiB; median of samples taken before the first and after "
+            f"each type): {bw}.", ""] + lines
 
 
 def prefill_table(rows: list, threads: list[int]) -> list[str]:

@@ -192,6 +192,9 @@ def perplexity(
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {file!r}: {exc}") from exc
     with load_model(model, n_ctx=ctx_size, n_batch=batch, n_threads=threads) as lm:
+        err.print(f"[dim]{lm.model.hparams.arch}, KV cache {_size(lm.model.kv_bytes)} "
+                  f"({lm.n_ctx} cells, {lm.model.config.type_k}/{lm.model.config.type_v}), "
+                  f"{lm.context.threads} threads, kernels {lm.context.level}[/dim]")
         columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total} chunks"), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as bar:

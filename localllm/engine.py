@@ -68,12 +68,12 @@ def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = No
     """Opens a GGUF model (the default model when None) ready to run."""
     gguf = open_gguf(resolve_model(model))
     tokenizer = Tokenizer.from_gguf(gguf)
-    context = Context(n_threads or default_threads())
     n_ctx_train = int(gguf.get(f"{gguf.get('general.architecture')}.context_length", DEFAULT_N_CTX))
     n_ctx = min(DEFAULT_N_CTX, n_ctx_train) if n_ctx is None else int(n_ctx)
-    if not 1 <= n_ctx:
-        raise UsageError(f"n_ctx must be positive, not {n_ctx}")
+    if not 1 <= n_ctx <= n_ctx_train:
+        raise UsageError(f"n_ctx must be between 1 and the model's training context {n_ctx_train}, not {n_ctx}")
     if n_batch < 1:
         raise UsageError(f"n_batch must be positive, not {n_batch}")
     config = ModelConfig(n_ctx=n_ctx, n_batch=min(n_batch, n_ctx), type_k=type_k, type_v=type_v)
+    context = Context(n_threads or default_threads())
     return LoadedModel(gguf=gguf, tokenizer=tokenizer, model=NativeModel(gguf, context, config), context=context)

@@ -11,6 +11,7 @@ it works on k candidates.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -82,6 +83,21 @@ class Candidates:
         return e / e.sum()
 
 
+class Sampler(ABC):
+    """One step of the chain: apply() narrows or reshapes the candidates; accept() sees the token
+    that was chosen; reset() forgets any history. Stateless samplers keep the no-op defaults."""
+
+    @abstractmethod
+    def apply(self, c: Candidates) -> None:
+        """Narrow or reshape the candidates in place."""
+
+    def accept(self, token: int) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
 def top_k_indices(logits: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest logits, largest first (ties: lower index first). O(n), no sort.
 
@@ -101,7 +117,7 @@ def top_k_indices(logits: np.ndarray, k: int) -> np.ndarray:
     return best
 
 
-class Penalties:
+class Penalties(Sampler):
     """Repetition (divide positive / multiply negative logits), frequency and presence penalties
     over the last `last_n` accepted tokens (llama.cpp semantics; 1.0 / 0 / 0 disable them)."""
 
@@ -131,7 +147,7 @@ class Penalties:
 
 
 @dataclass
-class LogitBias:
+class LogitBias(Sampler):
     """Adds bias[token] to a token's logit (-inf bans it)."""
 
     bias: dict[int, float]
@@ -144,15 +160,9 @@ class LogitBias:
         where, which = c.find(tokens)
         c.add(where, values[which])
 
-    def accept(self, token: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
-
 
 @dataclass
-class TopK:
+class TopK(Sampler):
     k: int
 
     def apply(self, c: Candidates) -> None:
@@ -160,15 +170,9 @@ class TopK:
             c.keep(top_k_indices(c.logits, self.k))
             c.is_sorted = True
 
-    def accept(self, token: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
-
 
 @dataclass
-class TopP:
+class TopP(Sampler):
     """Keeps the smallest prefix of the sorted candidates whose probability reaches p."""
 
     p: float
@@ -182,15 +186,9 @@ class TopP:
         n = max(int(np.searchsorted(cumulative, self.p)) + 1, self.min_keep)
         c.keep(np.arange(min(n, c.size)))
 
-    def accept(self, token: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
-
 
 @dataclass
-class MinP:
+class MinP(Sampler):
     """Keeps candidates whose probability is at least p times the largest one."""
 
     p: float
@@ -203,26 +201,14 @@ class MinP:
         if keep.sum() >= self.min_keep:
             c.keep(keep)
 
-    def accept(self, token: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
-
 
 @dataclass
-class Temperature:
+class Temperature(Sampler):
     t: float
 
     def apply(self, c: Candidates) -> None:
         if self.t > 0 and self.t != 1.0:
             c.logits = c.logits / np.float32(self.t)
-
-    def accept(self, token: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
 
 
 class Greedy:

@@ -6,6 +6,8 @@
 #include <math.h>
 #include "program.h"
 
+#define LL_FP16_OVERFLOW 65520.0f  /* the smallest magnitude that rounds to an infinite half */
+
 typedef struct {
     const ll_type_kernels *kk, *vk;  /* kernels of the K and V cache types */
     const uint8_t *k, *v;            /* this layer's cache: [n_ctx, k_row_bytes], [n_ctx, v_row_bytes] */
@@ -58,7 +60,14 @@ static void ll_attn_cell(const ll_attn_view *a, int32_t cell, const void *q, ll_
         weight = expf(score - st->max);
     }
     a->vk->dequantize_row(a->v + (size_t)cell * a->v_row_bytes + a->v_off, s->v, a->hd_v);
-    for (int64_t d = 0; d < a->hd_v; d++) st->acc[d] = fmaf(s->v[d], weight, st->acc[d]);
+    float amax = 0.0f;
+    for (int64_t d = 0; d < a->hd_v; d++) {
+        st->acc[d] = fmaf(s->v[d], weight, st->acc[d]);
+        amax = fmaxf(amax, fabsf(st->acc[d]));
+    }
+    /* ggml's fp16 accumulator overflows (inf, then NaN) once a sum reaches the fp16 range
+     * (many near-max keys times large V values): from there on this unit sums in f32. */
+    if (amax >= LL_FP16_OVERFLOW) st->acc16 = NULL;
     ll_round_acc(a, st);
     st->sum = st->sum * correction + weight;
 }

@@ -53,7 +53,7 @@ def make_builder(level: str) -> FFI:
     ffi.set_source(
         f"localllm._native_{level}",
         '#include "variant.c"\n',
-        include_dirs=[os.path.relpath(NATIVE_DIR), os.path.relpath(os.path.dirname(HEADER))],
+        include_dirs=[NATIVE_DIR, os.path.dirname(HEADER)],
         define_macros=[(s, "1") for s in switches] + [("LL_BUILD_LEVEL", str(level_id))],
         extra_compile_args=COMMON_FLAGS + flags,
         extra_link_args=["-pthread"],

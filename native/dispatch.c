@@ -35,6 +35,7 @@ const char *ll_status_str(int status) {
     case LL_ERR_UNSUPPORTED: return "unsupported ggml type";
     case LL_ERR_NOMEM: return "out of memory";
     case LL_ERR_ABORTED: return "aborted";
+    case LL_ERR_KV_FULL: return "the KV cache is full";
     default: return "unknown status";
     }
 }

@@ -20,7 +20,9 @@ typedef void (*ll_quantize_row_fn)(const float *src, void *dst, int64_t n);
 typedef void (*ll_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 /* A tile of a matmul, for prefill: out[r * out_stride + c] = dot(w_r, a_c) for r < nr, c < nc,
  * with w_r = w + r * w_stride bytes (this type) and a_c = a + c * a_stride bytes (vec_dot_type).
- * Optional: NULL means matmul loops vec_dot. */
+ * Each out value must have the same bits for any nr, nc (1 included: matmul also decodes through
+ * it) and position in the tile, so that results depend neither on the thread count nor on the
+ * batching. Optional: NULL means matmul loops vec_dot. */
 typedef void (*ll_gemm_tile_fn)(int64_t n, float *out, int64_t out_stride, const void *w, int64_t w_stride,
                                 int nr, const void *a, int64_t a_stride, int nc);
 

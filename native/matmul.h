@@ -9,8 +9,9 @@
  *   - n_tok > 1 (prefill, compute-bound): a grid of tiles of gemm_tile_rows weight rows x
  *     gemm_tile_cols tokens through the counter (the type's gemm_tile, which reuses each loaded
  *     weight block for all the tile's tokens; vec_dot loops for types without one).
- * Tiles sit on a grid fixed by the shapes and the kernel, never by the thread count, so every
- * thread count gives the same bits.
+ * Tiles sit on a grid fixed by the shapes and the kernel, never by the thread count, and a tile's
+ * values do not depend on its size (the gemm_tile contract), so a row of y has the same bits for
+ * every thread count and whether its token comes alone (decode) or in a batch (prefill).
  * It ends without a barrier: a later op that reads y must barrier first (ll_pool_run does).
  */
 #ifndef LL_MATMUL_H

@@ -71,6 +71,29 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
     }
 }
 
+/* Ops before the (single) LOGIT_ROWS op work on the batch's rows; ops after it on the rows that
+ * want logits, so they may not use per-row batch data (tokens, positions, cells). The caller's
+ * logits array is only written after it: by one matmul (which fixes its width) and in-place ops
+ * of that width. */
+static int ll_op_in_phase(ll_model *m, const ll_op *op, int after_logit_rows) {
+    const int uses_logits = op->src0 == LL_BUF_LOGITS || op->src1 == LL_BUF_LOGITS || op->dst == LL_BUF_LOGITS;
+    if (op->kind == LL_OP_LOGIT_ROWS) return !after_logit_rows && !uses_logits;
+    if (!after_logit_rows)
+        return !uses_logits;
+    switch (op->kind) {
+    case LL_OP_GET_ROWS: case LL_OP_ROPE: case LL_OP_KV_STORE: case LL_OP_ATTENTION: return 0;
+    default: break;
+    }
+    if (!uses_logits) return 1;
+    if (op->kind == LL_OP_MATMUL && op->dst == LL_BUF_LOGITS && op->src0 != LL_BUF_LOGITS && !m->logits_width) {
+        m->logits_width = op->w_rows;
+        return 1;
+    }
+    const int in_place = op->src0 == LL_BUF_LOGITS && op->dst == LL_BUF_LOGITS && op->src1 != LL_BUF_LOGITS;
+    return in_place && m->logits_width && op->n == m->logits_width &&
+           (op->kind == LL_OP_SCALE || op->kind == LL_OP_SOFTCAP);
+}
+
 /* KV_STORE ops say how their layer's keys were rotated: kept for ll_kv_shift. */
 static void ll_record_rope(ll_model *m, const ll_op *op) {
     ll_kv_layer *layer = &m->kv.layers[op->layer];
@@ -145,12 +168,18 @@ static int ll_model_setup(ll_ctx *ctx, ll_model *m, const ll_op *ops, const int6
     m->ops = malloc(sizeof(ll_op) * (size_t)m->n_ops);
     if (!m->ops) return LL_ERR_NOMEM;
     memcpy(m->ops, ops, sizeof(ll_op) * (size_t)m->n_ops);
+    int after_logit_rows = 0;
     for (int i = 0; i < m->n_ops; i++) {
-        if (!ll_op_ok(m, &m->ops[i])) {
+        if (!ll_op_ok(m, &m->ops[i]) || !ll_op_in_phase(m, &m->ops[i], after_logit_rows)) {
             *bad_op = i;
             return LL_ERR_INVALID_ARG;
         }
         if (m->ops[i].kind == LL_OP_KV_STORE) ll_record_rope(m, &m->ops[i]);
+        if (m->ops[i].kind == LL_OP_LOGIT_ROWS) after_logit_rows = 1;
+    }
+    if (!after_logit_rows && m->logits_width) {
+        *bad_op = -1;
+        return LL_ERR_INVALID_ARG;
     }
     m->n_threads = ll_ctx_n_threads(ctx);
     if ((status = ll_alloc_attn_scratch(m)) != LL_OK) return status;
@@ -200,6 +229,8 @@ void ll_model_free(ll_model *m) {
 }
 
 int64_t ll_model_kv_bytes(const ll_model *m) { return m ? ll_kv_bytes(&m->kv) : 0; }
+
+int64_t ll_model_logits_width(const ll_model *m) { return m ? m->logits_width : 0; }
 
 int64_t ll_model_buffer_bytes(const ll_model *m) {
     int64_t total = 0;

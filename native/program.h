@@ -28,6 +28,7 @@ struct ll_model {
     ll_attn_scratch *attn;      /* [n_threads] */
     int n_threads;
     size_t matmul_scratch;      /* bytes of ctx->scratch the largest matmul needs */
+    int64_t logits_width;       /* floats per row of the caller's logits array (0: no logits) */
     volatile int stop;          /* copied from the context's abort flag by thread 0 between ops */
 };
 

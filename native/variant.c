@@ -12,6 +12,7 @@
 #include "quant/avx2.c"
 #include "quant/avx2_kquants.c"
 #include "quant/avx2_gemm.c"
+#include "quant/avx2_gemv.c"
 #endif
 #if LL_WITH_AVX512
 #include "quant/avx512.c"

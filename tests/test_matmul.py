@@ -2,7 +2,8 @@
 
 y[t, r] = sum_i w_ri x_ti for every weight type and every kernel level this CPU runs, on odd shapes
 (n_out prime or 1, so never a multiple of a chunk or tile size; n_tok from 1 to 67; n_in from one
-block to 14336), with 1 and 2 threads, which must agree bit for bit.
+block to 14336), with 1 and 2 threads, which must agree bit for bit; so must a token computed alone
+(decode), in a pair or in a batch (prefill tiles). The thread pool also has a stress test of its own.
 
 Each product is checked against two bounds, derived here (u = 2^-24, float32's unit roundoff):
 
@@ -214,6 +215,24 @@ def test_big_shapes(ggml_type, n_out, n_in, n_tok, level, contexts):
 def test_default_model_width(ggml_type, level, contexts):
     """640 = the default model's embedding width: 20 legacy blocks, not a whole K super-block."""
     check_matmul(ggml_type, 41, 640, 9, level, contexts, seed=640)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("ggml_type", TYPES, ids=lambda t: t.name)
+def test_batching_does_not_change_bits(ggml_type, level, contexts):
+    """A token's row of y has the same bits whether it is decoded alone, in a pair or in a batch
+    (prefill tiles and decode paths do the same arithmetic per row and token): a model evaluated
+    token by token or a prompt at a time agrees exactly (models amplify 1e-7 differences)."""
+    n_in = 2 * max(block_size(ggml_type), 256)
+    rng = np.random.default_rng(9)
+    raw = random_weights(ggml_type, 45, n_in, rng)  # 5 panels of 8 rows + a partial one
+    x = random_activations(35, n_in, rng)           # 32 + 3 tokens: two column tiles
+    ctx = contexts(level, 2)
+    batch = ctx.matmul(ggml_type, raw, 45, n_in, x)
+    pairs = np.concatenate([ctx.matmul(ggml_type, raw, 45, n_in, x[i : i + 2]) for i in range(0, 34, 2)])
+    alone = np.stack([ctx.matmul(ggml_type, raw, 45, n_in, row) for row in x])
+    np.testing.assert_array_equal(alone.view(np.uint32), batch.view(np.uint32))
+    np.testing.assert_array_equal(pairs.view(np.uint32), batch[:34].view(np.uint32))
 
 
 @pytest.mark.parametrize("level", LEVELS)

@@ -36,18 +36,25 @@ class ModelConfig:
 class NativeModel:
     """The program of one model on one context. Not thread-safe: one forward at a time."""
 
-    def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig):
+    def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig, *,
+                 program: tuple[HParams, GraphBuilder] | None = None):
+        """The model of `gguf`'s architecture; `program` = (hparams, graph) runs a hand-built
+        program instead (tests of single ops)."""
         self.gguf = gguf
         self.context = context
         self.config = config
         self.native = context._native
-        arch = architecture_module(str(gguf.get("general.architecture", "")))
-        self.hparams: HParams = arch.hparams(gguf)
-        graph = GraphBuilder(gguf)
-        arch.build(gguf, self.hparams, graph)
+        if program is None:
+            arch = architecture_module(str(gguf.get("general.architecture", "")))
+            hparams = arch.hparams(gguf)
+            graph = GraphBuilder(gguf)
+            arch.build(gguf, hparams, graph)
+        else:
+            hparams, graph = program
+        self.hparams: HParams = hparams
         self._keep: list = [graph.keep]
-        self.n_vocab = self.hparams.n_vocab
         self._ptr = self._create(graph)
+        self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
 
     # -- creation ----------------------------------------------------------------------------
     def _pointer(self, value, ctype: str):
@@ -141,9 +148,9 @@ class NativeModel:
             raise UsageError(f"a batch holds 1 to {self.config.n_batch} tokens, not {n}")
         if positions.size != n or seq_ids.size != n:
             raise UsageError("tokens, positions and sequence ids must have the same length")
-        bad = tokens[(tokens < 0) | (tokens >= self.n_vocab)]
+        bad = tokens[(tokens < 0) | (tokens >= self.hparams.n_vocab)]
         if bad.size:
-            raise UsageError(f"token id {int(bad[0])} is outside the vocabulary (0..{self.n_vocab - 1})")
+            raise UsageError(f"token id {int(bad[0])} is outside the vocabulary (0..{self.hparams.n_vocab - 1})")
 
     def set_abort(self, flag: bool) -> None:
         self.native.lib.ll_ctx_set_abort(self.context._live(), int(flag))

@@ -79,6 +79,28 @@ def per_layer(value: Any, n_layer: int) -> list:
     return values
 
 
+def transformer_shape(gguf: GGUFFile, arch: str, default_eps: float) -> dict[str, Any]:
+    """The HParams fields every decoder reads the same way: sizes, heads, head dims, norm eps."""
+    def m(key, default=...):
+        return meta(gguf, key, default, arch=arch)
+
+    n_layer, n_embd, n_head = m("block_count"), m("embedding_length"), m("attention.head_count")
+    head_dim = m("attention.key_length", n_embd // n_head)
+    return {
+        "arch": arch,
+        "n_vocab": gguf.tensor("token_embd.weight").shape[1],
+        "n_ctx_train": m("context_length"),
+        "n_embd": n_embd,
+        "n_layer": n_layer,
+        "n_head": n_head,
+        "n_head_kv": per_layer(m("attention.head_count_kv", n_head), n_layer)[0],
+        "head_dim": head_dim,
+        "head_dim_v": m("attention.value_length", head_dim),
+        "n_ff": per_layer(m("feed_forward_length"), n_layer)[0],
+        "eps": float(m("attention.layer_norm_rms_epsilon", default_eps)),
+    }
+
+
 def rope_freq_scale(gguf: GGUFFile, arch: str) -> float:
     """1 / factor for linear RoPE scaling, else 1 (llama3 scaling comes as a rope_freqs tensor)."""
     kind = meta(gguf, "rope.scaling.type", None, arch=arch)

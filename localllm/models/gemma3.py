@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from ..gguf import GGUFFile
-from .base import ROPE_NEOX, GraphBuilder, HParams, meta, per_layer, rope_freq_scale
+from .base import ROPE_NEOX, GraphBuilder, HParams, meta, rope_freq_scale, transformer_shape
 
 ARCH = "gemma3"
 LOCAL_ROPE_BASE = 10000.0  # when the file has no rope.freq_base_swa
@@ -19,8 +19,8 @@ def hparams(gguf: GGUFFile) -> HParams:
     def m(key, default=...):
         return meta(gguf, key, default, arch=ARCH)
 
-    n_layer, n_embd, n_head = m("block_count"), m("embedding_length"), m("attention.head_count")
-    head_dim = m("attention.key_length", n_embd // n_head)
+    shape = transformer_shape(gguf, ARCH, default_eps=1e-6)
+    n_layer, n_embd, n_head, head_dim = shape["n_layer"], shape["n_embd"], shape["n_head"], shape["head_dim"]
     window = m("attention.sliding_window", 0)
     is_local = [window > 0 and il % SLIDING_WINDOW_PATTERN < SLIDING_WINDOW_PATTERN - 1 for il in range(n_layer)]
     global_base, global_scale = float(m("rope.freq_base", 1e6)), rope_freq_scale(gguf, ARCH)
@@ -28,17 +28,7 @@ def hparams(gguf: GGUFFile) -> HParams:
     # query_pre_attn_scalar: head_dim for every size but 27B, which uses n_embd / n_head.
     attn_dim = n_embd // n_head if n_layer == N_LAYER_27B else head_dim
     return HParams(
-        arch=ARCH,
-        n_vocab=gguf.tensor("token_embd.weight").shape[1],
-        n_ctx_train=m("context_length"),
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_head_kv=per_layer(m("attention.head_count_kv", n_head), n_layer)[0],
-        head_dim=head_dim,
-        head_dim_v=m("attention.value_length", head_dim),
-        n_ff=per_layer(m("feed_forward_length"), n_layer)[0],
-        eps=float(m("attention.layer_norm_rms_epsilon", 1e-6)),
+        **shape,
         rope_base=[local_base if local else global_base for local in is_local],
         rope_freq_scale=[1.0 if local else global_scale for local in is_local],
         rope_mode=ROPE_NEOX,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..gguf import GGUFFile
-from .base import ROPE_NORMAL, GraphBuilder, HParams, default_attn_scale, meta, per_layer, rope_freq_scale
+from .base import ROPE_NORMAL, GraphBuilder, HParams, default_attn_scale, meta, rope_freq_scale, transformer_shape
 
 
 @dataclass(frozen=True)
@@ -27,26 +27,16 @@ def hparams(gguf: GGUFFile, variant: Variant = LLAMA) -> HParams:
     def m(key, default=...):
         return meta(gguf, key, default, arch=arch)
 
-    n_layer, n_embd, n_head = m("block_count"), m("embedding_length"), m("attention.head_count")
-    head_dim = m("attention.key_length", n_embd // n_head)
+    shape = transformer_shape(gguf, arch, default_eps=1e-5)
+    n_layer = shape["n_layer"]
     window = m("attention.sliding_window", 0) or 0
     return HParams(
-        arch=arch,
-        n_vocab=gguf.tensor("token_embd.weight").shape[1],
-        n_ctx_train=m("context_length"),
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_head_kv=per_layer(m("attention.head_count_kv", n_head), n_layer)[0],
-        head_dim=head_dim,
-        head_dim_v=m("attention.value_length", head_dim),
-        n_ff=per_layer(m("feed_forward_length"), n_layer)[0],
-        eps=float(m("attention.layer_norm_rms_epsilon", 1e-5)),
+        **shape,
         rope_base=[float(m("rope.freq_base", 10000.0))] * n_layer,
         rope_freq_scale=[rope_freq_scale(gguf, arch)] * n_layer,
         rope_mode=variant.rope_mode,
         window=[int(window)] * n_layer,
-        attn_scale=default_attn_scale(head_dim),
+        attn_scale=default_attn_scale(shape["head_dim"]),
     )
 
 

@@ -96,7 +96,8 @@ int ll_ctx_n_threads(const ll_ctx *ctx);
  * w: n_out rows of ggml type w_type, each n_in values (n_in a whole number of blocks of w_type and
  * of its vec_dot_type); x: [n_tok, n_in] float; y: [n_tok, n_out] float (must not overlap x).
  * x is quantized once to the vec_dot_type (Q8_0 / Q8_K for quantized types), into scratch memory
- * the context owns. LL_ERR_UNSUPPORTED when w_type has no vec_dot kernel. */
+ * the context owns. A row of y has the same bits for every thread count and whether its token is
+ * computed alone or with others. LL_ERR_UNSUPPORTED when w_type has no vec_dot kernel. */
 int ll_matmul(ll_ctx *ctx, int w_type, const void *w, int64_t n_out, int64_t n_in, const float *x,
               int64_t n_tok, float *y);
 
@@ -183,6 +184,9 @@ typedef struct ll_model ll_model;
 int ll_model_new(ll_ctx *ctx, const ll_op *ops, int n_ops, const int64_t *buffer_width, int n_buffers,
                  int n_batch_max, const ll_kv_config *kv, ll_model **out, int *bad_op);
 void ll_model_free(ll_model *model);
+
+/* Floats per row of the logits ll_forward writes (the vocabulary size; 0 if it writes none). */
+int64_t ll_model_logits_width(const ll_model *model);
 
 /* Bytes of the KV cache and of the activation buffers. */
 int64_t ll_model_kv_bytes(const ll_model *model);

@@ -428,7 +428,7 @@ static void quantize_row_q8_K_avx2(const float *src, void *dst, int64_t n) {
 
 /* Defined in quant/avx2_kquants.c, which variant.c includes right after this file. */
 static void ll_fill_kquants_avx2(ll_type_kernels *t);
-/* Defined in quant/avx2_gemm.c (prefill tiles, the matmul engineer's), included after avx2_kquants.c. */
+/* Defined in quant/avx2_gemv.c (matmul tiles, the matmul engineer's), included after avx2_kquants.c. */
 static void ll_fill_gemm_avx2(ll_type_kernels *t);
 
 void ll_fill_kernels_avx2(ll_type_kernels *t) {
