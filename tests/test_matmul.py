@@ -22,9 +22,10 @@ Each product is checked against two bounds, derived here (u = 2^-24, float32's u
      Q8_0: d = amax/127 over the 32-element block, q = round_half_even(x/d), stored scale fp16(d):
            |x - fp16(d) q| <= d/2 + 127 |d - fp16(d)|   (about amax/254 plus the scale's rounding,
            at most 0.563 d), + 1e-4 d for the float rounding of x/d;
-     Q8_K: d = amax/128 (iscale = -128/max), q = min(127, round_half_even(x/d)): e <= d/2, except for
-           values of the sign opposite to max near amax, clipped to 127: e = |x| - 127 d <= d;
-           + 1e-4 d for the float rounding of x * iscale and 1/iscale;
+     Q8_K: d = amax/127 (iscale = -127/max, as llama.cpp), q = min(127, round_half_even(x/d)):
+           e <= d/2 = amax/254 (the clip to 127 only matters if float rounding lands past 127.5:
+           then e = |x| - 127 d, still about d/2); + 1e-4 d for the float rounding of x * iscale
+           and 1/iscale;
      F16 / BF16: round to nearest: e <= 2^-11 |x| / 2^-8 |x| (or half the smallest subnormal step);
      F32: e = 0.
    We assert |y - W x| <= sum_i |w_ri| e_ti + (k + 64) u M.
@@ -162,9 +163,9 @@ def activation_error_bound(vec_dot_type: int, x: np.ndarray) -> np.ndarray:
         return np.maximum(2.0**-11 * ax, 2.0**-25)
     if vec_dot_type == T.BF16:
         return np.maximum(2.0**-8 * ax, 2.0**-134)
-    qk, q_max = (32, 127) if vec_dot_type == T.Q8_0 else (256, 128)
+    qk = 32 if vec_dot_type == T.Q8_0 else 256
     blocks = ax.reshape(x.shape[0], -1, qk)
-    d = (blocks.max(axis=2, keepdims=True).astype(np.float32) / np.float32(q_max)).astype(np.float64)
+    d = (blocks.max(axis=2, keepdims=True).astype(np.float32) / np.float32(127)).astype(np.float64)
     if vec_dot_type == T.Q8_0:
         e = d / 2 + 127 * np.abs(d - d.astype(np.float16).astype(np.float64)) + np.zeros_like(blocks)
     else:
