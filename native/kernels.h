@@ -14,7 +14,14 @@
 /* dst[n] = the n values of a row of this type. n is a multiple of block_size. */
 typedef void (*ll_dequantize_row_fn)(const void *src, float *dst, int64_t n);
 /* The row of this type closest to src[n] (the reference quantizer; for the activation types
- * Q8_0 / Q8_K also the fast path used by matmul). n is a multiple of block_size. */
+ * Q8_0 / Q8_K also the fast path used by matmul). n is a multiple of block_size.
+ * The activation quantizers are defined so every ISA reproduces them byte for byte, and as
+ * llama.cpp's x86 code computes them (so activations quantize to the bytes llama.cpp multiplies):
+ *   Q8_0: amax = max|x|, d = amax / 127, id = amax ? 127 / amax : 0, q = round_half_even(x * id),
+ *         stored d = fp16(d) rounded to nearest even;
+ *   Q8_K: max = the signed value of the first element of largest |x|; all-zero block: d = 0, q = 0;
+ *         else iscale = -127 / max, q = min(127, round_half_even(iscale * x)), d = 1 / iscale,
+ *         bsums[j] = sum of q[16j .. 16j + 15]. */
 typedef void (*ll_quantize_row_fn)(const float *src, void *dst, int64_t n);
 /* *s = sum_i x[i] * y[i] over n elements; x: a row of this type, y: a row of its vec_dot_type. */
 typedef void (*ll_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);

@@ -18,7 +18,7 @@ K_TYPES = (T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K)
 WEIGHT_TYPES = FLOAT_TYPES + LEGACY_TYPES + K_TYPES
 BLOCK_TYPES = LEGACY_TYPES + K_TYPES + (T.Q8_K,)  # every type with multi-element blocks
 
-# the activation type each weight type's vec_dot takes (.notes/kernels-brief.md)
+# the activation type each weight type's vec_dot takes (native/kernels.h)
 VEC_DOT_TYPE = {
     **{t: t for t in FLOAT_TYPES},
     **{t: T.Q8_0 for t in LEGACY_TYPES},

@@ -4,7 +4,7 @@ Dequantization of every type against gguf is in test_native_dequant.py (all leve
 included). Here, at level "scalar":
 - the kernel table: block geometry and vec_dot type of every type;
 - quantize_row: F16 == numpy astype(float16), BF16 == gguf (ggml's fp32 -> bf16), Q8_0 / Q8_K ==
-  a numpy implementation of .notes/kernels-brief.md bit for bit (round half to even, ties
+  a numpy implementation of the definition in native/kernels.h bit for bit (round half to even, ties
   constructed on purpose), Q4_0 / Q4_1 / Q5_0 / Q5_1 == gguf.quants.quantize bit for bit, the
   k-quants == a numpy rewrite of llama.cpp's reference algorithms (tests/kquant_numpy.py) bit for
   bit, with round-trip error bounds;
@@ -130,7 +130,7 @@ def test_bf16_quantize_matches_gguf():
     assert_same_bytes(quantize(T.BF16, x), gguf_quantize(x, T.BF16))
 
 
-# ---- quantize_row: the activation types (.notes/kernels-brief.md) ----
+# ---- quantize_row: the activation types (defined in native/kernels.h) ----
 
 
 def q8_0_numpy(x: np.ndarray) -> np.ndarray:
@@ -186,13 +186,13 @@ def activation_inputs(rng: np.random.Generator, tie_blocks: np.ndarray, n: int) 
     return np.concatenate([tie_blocks, body])
 
 
-def test_q8_0_quantize_matches_brief():
+def test_q8_0_quantize_matches_definition():
     x = activation_inputs(np.random.default_rng(3), q8_0_tie_blocks(), 256 * 40)
     assert_same_bytes(quantize(T.Q8_0, x), q8_0_numpy(x))
 
 
 def test_q8_0_ties_round_to_even_unlike_ggml():
-    """The brief's Q8_0 rounds half to even (what SIMD conversions do); ggml / gguf use roundf."""
+    """localllm's Q8_0 rounds half to even (what SIMD conversions do); ggml / gguf use roundf."""
     x = q8_0_tie_blocks()
     q = quantize(T.Q8_0, x).reshape(-1, 34)[:, 2:].view(np.int8)
     assert q[0, 1:4].tolist() == [-126, -126, -124]  # -126.5, -125.5, -124.5
@@ -209,7 +209,7 @@ def test_q8_0_quantize_nearly_equals_gguf_away_from_ties():
     assert np.abs(differ).max() <= 1 and np.count_nonzero(differ) <= 3
 
 
-def test_q8_k_quantize_matches_brief():
+def test_q8_k_quantize_matches_definition():
     x = activation_inputs(np.random.default_rng(5), q8_k_tie_blocks(), 256 * 40)
     got = quantize(T.Q8_K, x)
     assert_same_bytes(got, q8_k_numpy(x))

@@ -39,7 +39,7 @@ FLOAT_TYPES = (T.F32, T.F16, T.BF16)
 EXTREME_SCALES = np.array([65504.0, -65504.0, 6e-8, 0.0, -0.0, 1e-4], dtype=np.float16)
 
 
-# ---- the activation quantizers, as the brief defines them ----
+# ---- the activation quantizers, as native/kernels.h defines them ----
 
 def quantize_q8_0(values: np.ndarray) -> np.ndarray:
     """Q8_0 row: d = max|x| / 127, q = round_half_even(x * (127 / max|x|)), d stored as fp16."""

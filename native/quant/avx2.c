@@ -5,7 +5,7 @@
  * k-quants and uses the helpers defined here.
  *
  * The helpers in the first section are shared with quant/avx2_kquants.c and quant/avx2_gemm.c
- * (the matmul engineer's prefill tiles): keep their names and signatures.
+ * (the prefill tiles in quant/avx2_gemm.c): keep their names and signatures.
  *
  * Dot products run on integers: a weight block is unpacked to 32 unsigned bytes and multiplied
  * with the activation bytes by _mm256_maddubs_epi16 (unsigned x signed -> pairs summed to int16,
@@ -428,7 +428,7 @@ static void quantize_row_q8_K_avx2(const float *src, void *dst, int64_t n) {
 
 /* Defined in quant/avx2_kquants.c, which variant.c includes right after this file. */
 static void ll_fill_kquants_avx2(ll_type_kernels *t);
-/* Defined in quant/avx2_gemv.c (matmul tiles, the matmul engineer's), included after avx2_kquants.c. */
+/* Defined in quant/avx2_gemv.c (the matmul tiles), included after avx2_kquants.c. */
 static void ll_fill_gemm_avx2(ll_type_kernels *t);
 
 void ll_fill_kernels_avx2(ll_type_kernels *t) {

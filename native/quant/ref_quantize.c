@@ -1,7 +1,7 @@
 /* Scalar reference quantizers (quantize_row_<t>_ref), the float -> block side of quant/ref.c.
  *
  * - F16 / BF16: round to nearest even (ll_f32_to_fp16, ll_f32_to_bf16 in kernels.h).
- * - Q8_0 / Q8_K: the activation quantizers of .notes/kernels-brief.md. They round half to even,
+ * - Q8_0 / Q8_K: the activation quantizers defined in native/kernels.h. They round half to even,
  *   as _mm256_cvtps_epi32 / vcvtnq_s32_f32 do, so every ISA reproduces them bit for bit.
  * - Q4_0 / Q4_1 / Q5_0 / Q5_1: ggml's reference quantizers (equal to gguf.quants.quantize).
  * - Q2_K .. Q6_K: llama.cpp's reference algorithms without an importance matrix: per sub-block a
