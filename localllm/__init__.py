@@ -1,6 +1,7 @@
 """localllm: run GGUF language models locally on the CPU.
 
-Public API: `inspect` (facts about a model file), the typed errors, `__version__`.
+Public API: `Llama` (generation, chat, tokenization; llama-cpp-python's names), `inspect` (facts
+about a model file), the typed errors, `__version__`.
 Heavy modules load on first use, so `import localllm` stays fast.
 """
 
@@ -10,13 +11,20 @@ import os
 
 from . import errors
 from .errors import (
-    GGUFError, InputError, ISAError, LocalLLMError, ModelNotFoundError, NativeError,
-    UnsupportedQuantError, UsageError,
+    ContextLengthExceeded,
+    GGUFError,
+    InputError,
+    ISAError,
+    LocalLLMError,
+    ModelNotFoundError,
+    NativeError,
+    UnsupportedQuantError,
+    UsageError,
 )
 
 __version__ = "0.1.0"
 __all__ = [
-    "inspect", "errors", "__version__", "LocalLLMError", "InputError", "UsageError", "GGUFError",
+    "Llama", "inspect", "ContextLengthExceeded", "errors", "__version__", "LocalLLMError", "InputError", "UsageError", "GGUFError",
     "UnsupportedQuantError", "ModelNotFoundError", "ISAError", "NativeError",
 ]
 
@@ -26,3 +34,11 @@ def inspect(model: str | os.PathLike | None = None):
     from .model_info import inspect as _inspect
 
     return _inspect(model)
+
+
+def __getattr__(name: str):
+    if name == "Llama":  # loaded on first use: the native core and numpy stay out of `import localllm`
+        from .api import Llama
+
+        return Llama
+    raise AttributeError(f"module 'localllm' has no attribute {name!r}")

@@ -26,5 +26,7 @@
 #include "matmul.c"
 #include "ops.c"
 #include "kv_cache.c"
+#include "kv_state.c"
 #include "attention.c"
 #include "program.c"
+#include "sampling.c"

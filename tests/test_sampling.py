@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from localllm.sampling import (
-    Candidates, Chain, LogitBias, MinP, Penalties, SamplingError, SamplingParams, TopK, TopP, top_k_indices,
+    Candidates, Chain, LogitBias, MinP, Penalties, SamplingError, SamplingParams, TopK, TopP,
 )
+from localllm.backend.native import top_k
+
+
+def top_k_indices(x, k):
+    return top_k(x, k)[0]
 
 N_VOCAB = 262144
 
@@ -23,10 +28,22 @@ def test_top_k_indices_are_the_k_largest_in_order(k):
     np.testing.assert_array_equal(top_k_indices(x, k), np.argsort(-x, kind="stable")[:k])
 
 
+def test_top_k_orders_many_ties_by_index():
+    x = np.random.default_rng(5).integers(0, 4, 5000).astype(np.float32)  # thousands of equal values
+    np.testing.assert_array_equal(top_k_indices(x, 100), np.argsort(-x, kind="stable")[:100])
+
+
 def test_top_k_when_the_top_values_share_one_block():
     x = np.full(4096, -5.0, np.float32)
-    x[100:140] = np.arange(40, dtype=np.float32)  # all 40 winners inside one 128-value block
+    x[100:140] = np.arange(40, dtype=np.float32)  # all 40 winners inside a few 16-value blocks
     np.testing.assert_array_equal(top_k_indices(x, 40), np.arange(139, 99, -1))
+
+
+def test_top_k_skips_nan_returns_values_and_fewer_than_k():
+    x = np.array([1.0, np.nan, 3.0, -np.inf, 2.0], np.float32)
+    ids, vals = top_k(x, 10)
+    np.testing.assert_array_equal(ids, [2, 4, 0, 3])
+    np.testing.assert_array_equal(vals, [3.0, 2.0, 1.0, -np.inf])
 
 
 def test_greedy_is_argmax_and_ignores_the_seed():

@@ -159,6 +159,18 @@ def vec_dot(ggml_type: int, n_elements: int, x: np.ndarray, y: np.ndarray, *, le
     return float(result[0])
 
 
+def top_k(logits: np.ndarray, k: int, *, level: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64 [m], values float32 [m]) of the k largest logits, largest first (ties: lower id
+    first), m = min(k, number of non-NaN logits). One pass over float32 `logits` [n]."""
+    native = load(level)
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    ids, vals, found = np.empty(k, np.int32), np.empty(k, np.float32), native.ffi.new("int32_t *")
+    ffi = native.ffi
+    check(native, native.lib.ll_top_k(ffi.from_buffer("float[]", logits), logits.size, k,
+                                      ffi.from_buffer("int32_t[]", ids), ffi.from_buffer("float[]", vals), found))
+    return ids[:found[0]].astype(np.int64), vals[:found[0]]
+
+
 def default_threads() -> int:
     """Physical cores: the default thread count of a Context (SMT siblings only contend)."""
     import psutil

@@ -7,6 +7,7 @@ the program points at are kept alive here for as long as the model lives.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,11 +38,13 @@ class NativeModel:
     """The program of one model on one context. Not thread-safe: one forward at a time."""
 
     def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig, *,
-                 program: tuple[HParams, GraphBuilder] | None = None):
+                 batch_context: Context | None = None, program: tuple[HParams, GraphBuilder] | None = None):
         """The model of `gguf`'s architecture; `program` = (hparams, graph) runs a hand-built
-        program instead (tests of single ops)."""
+        program instead (tests of single ops). Batches of one token run on `context`, larger ones
+        on `batch_context` (default: the same), so decode and prefill may use different thread counts."""
         self.gguf = gguf
         self.context = context
+        self.batch_context = batch_context or context
         self.config = config
         self.native = context._native
         if program is None:
@@ -55,6 +58,7 @@ class NativeModel:
         self._keep: list = [graph.keep]
         self._ptr = self._create(graph)
         self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
+        self.forward_seconds = 0.0  # wall time spent inside ll_forward, for overhead accounting
 
     # -- creation ----------------------------------------------------------------------------
     def _pointer(self, value, ctype: str):
@@ -98,7 +102,8 @@ class NativeModel:
         ops = self._ops(graph)
         widths = ffi.new("int64_t[]", graph.buffer_width)
         out, bad_op = ffi.new("ll_model **"), ffi.new("int *")
-        status = lib.ll_model_new(self.context._live(), ops, len(graph.ops), widths, len(graph.buffer_width),
+        widest = max((self.context, self.batch_context), key=lambda c: c.threads)  # scratch for its threads
+        status = lib.ll_model_new(widest._live(), ops, len(graph.ops), widths, len(graph.buffer_width),
                                   self.config.n_batch, self._kv_config(graph), out, bad_op)
         if status != 0:
             where = f" at op {bad_op[0]}: {graph.ops[bad_op[0]]}" if bad_op[0] >= 0 else ""
@@ -128,11 +133,14 @@ class NativeModel:
         rows = np.array([n - 1] if logit_rows is None else logit_rows, dtype=np.int32)
         self._check_batch(tokens, positions, seq_ids)
         logits = np.empty((rows.size, self.n_vocab), dtype=np.float32)
+        start = time.perf_counter()
+        context = self.context if n == 1 else self.batch_context
         status = lib.ll_forward(
-            self.context._live(), self._ptr, ffi.from_buffer("int32_t[]", tokens),
+            context._live(), self._ptr, ffi.from_buffer("int32_t[]", tokens),
             ffi.from_buffer("int32_t[]", positions), ffi.from_buffer("int32_t[]", seq_ids), n,
             ffi.from_buffer("int32_t[]", rows), rows.size, ffi.from_buffer("float[]", logits),
         )
+        self.forward_seconds += time.perf_counter() - start
         if status == LL_ERR_KV_FULL:
             raise ContextLengthExceeded(
                 f"the KV cache has {self.config.n_ctx - self.kv_used} free cells of {self.config.n_ctx}; "
@@ -153,7 +161,8 @@ class NativeModel:
             raise UsageError(f"token id {int(bad[0])} is outside the vocabulary (0..{self.hparams.n_vocab - 1})")
 
     def set_abort(self, flag: bool) -> None:
-        self.native.lib.ll_ctx_set_abort(self.context._live(), int(flag))
+        for context in {id(c): c for c in (self.context, self.batch_context)}.values():
+            self.native.lib.ll_ctx_set_abort(context._live(), int(flag))
 
     # -- KV cache --------------------------------------------------------------------------------
     @property
@@ -171,3 +180,16 @@ class NativeModel:
 
     def kv_max_pos(self, seq: int = 0) -> int:
         return int(self.native.lib.ll_kv_max_pos(self._ptr, seq))
+
+    def kv_state(self) -> bytes:
+        """The whole KV cache as bytes (for this build and machine only)."""
+        ffi, lib = self.native.ffi, self.native.lib
+        data = bytearray(int(lib.ll_kv_state_size(self._ptr)))
+        check(self.native, lib.ll_kv_state_save(self._ptr, ffi.from_buffer(data), len(data)))
+        return bytes(data)
+
+    def load_kv_state(self, data: bytes) -> None:
+        status = self.native.lib.ll_kv_state_load(self._ptr, self.native.ffi.from_buffer(data), len(data))
+        if status != 0:
+            raise UsageError("the saved state does not fit this model's KV cache (another model, "
+                             "context size or cache type)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -46,6 +47,16 @@ def count_text(n: int) -> str:
         if n >= div:
             return f"{n / div:.2f}{suffix}"
     return str(n)
+
+
+def model_and_text(model: Optional[str], text: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """`localllm tokenize "some text"`, `localllm run "a question"`: a lone argument that names no
+    model file is the text."""
+    from pathlib import Path
+
+    if text is None and model is not None and not model.endswith(".gguf") and not Path(model).is_file():
+        return None, model
+    return model, text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from .app import ModelArg, VerboseOpt, app, err, out
+from .app import ModelArg, VerboseOpt, app, err, model_and_text, out
 
 TokenizeModelArg = typer.Argument(
     None, help="GGUF file (default model when omitted). A lone argument that is neither an existing file "
@@ -31,7 +31,7 @@ def tokenize_cmd(
     from ..model_path import resolve_model
     from ..tokenizer import Tokenizer
 
-    model, text = _model_and_text(model, text)
+    model, text = model_and_text(model, text)
     if text is None:
         text = sys.stdin.read()
     with open_gguf(resolve_model(model)) as gguf:
@@ -47,15 +47,6 @@ def tokenize_cmd(
             out.print(f"{i:>{width}}  {json.dumps(piece, ensure_ascii=False)}", markup=False, soft_wrap=True)
     else:
         out.print(json.dumps(ids), markup=False, soft_wrap=True)
-
-
-def _model_and_text(model: Optional[str], text: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """`localllm tokenize "some text"`: a lone argument that names no model is the text."""
-    from pathlib import Path
-
-    if text is None and model is not None and not model.endswith(".gguf") and not Path(model).is_file():
-        return None, model
-    return model, text
 
 
 DetokenizeArgs = typer.Argument(..., metavar="[MODEL] IDS...",

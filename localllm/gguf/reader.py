@@ -47,7 +47,12 @@ import numpy as np
 
 from localllm.errors import GGUFError, UnsupportedQuantError
 from localllm.gguf.types import (
-    GGML_TYPE_BY_ID, REMOVED_GGML_TYPES, TYPED_DTYPES, GGMLType, ValueType, type_info,
+    GGML_TYPE_BY_ID,
+    REMOVED_GGML_TYPES,
+    TYPED_DTYPES,
+    GGMLType,
+    ValueType,
+    type_info,
 )
 from localllm.gguf.values import Cursor, decode_utf8, read_value, read_value_type
 
@@ -190,10 +195,13 @@ class GGUFFile:
                 f"{len(self.tensors)} tensors)")
 
 
-def open_gguf(path: str | os.PathLike) -> GGUFFile:
-    """Map `path` read-only, parse and validate it. OSError if it cannot be opened."""
+def open_gguf(path: str | os.PathLike, use_mmap: bool = True) -> GGUFFile:
+    """Map `path` read-only (or read it whole into memory when use_mmap is False), parse and
+    validate it. OSError if it cannot be opened."""
     path = os.fsdecode(path)
     with open(path, "rb") as fh:
+        if not use_mmap:
+            return GGUFFile(fh.read(), path)
         if os.fstat(fh.fileno()).st_size == 0:  # mmap cannot map an empty file
             return GGUFFile(b"", path)  # raises: file is empty
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

@@ -106,6 +106,12 @@ int ll_matmul(ll_ctx *ctx, int w_type, const void *w, int64_t n_out, int64_t n_i
  * bounds decode (benchmarks time this call). */
 int ll_bench_read(ll_ctx *ctx, const void *buf, int64_t n_bytes, uint64_t *checksum);
 
+/* ---- Sampling ---- */
+
+/* The k largest of x[n] (NaN skipped), largest first and the lower index first on ties:
+ * ids[*n_found], vals[*n_found] with *n_found = min(k, values that are not NaN). */
+int ll_top_k(const float *x, int64_t n, int32_t k, int32_t *ids, float *vals, int32_t *n_found);
+
 /* ---- Transformer program: ops over weights and activation buffers, run in one call ---- */
 
 /* Status codes of the program calls (after the generic ones). */
@@ -211,5 +217,12 @@ int ll_kv_shift(ll_model *model, int32_t seq, int32_t p0, int32_t p1, int32_t de
 /* Cells in use, and the largest position held for seq (-1 if none). */
 int32_t ll_kv_used(const ll_model *model);
 int32_t ll_kv_max_pos(const ll_model *model, int32_t seq);
+
+/* The whole KV cache (cells, positions, sequences, K/V rows) as bytes, and back. ll_kv_state_save
+ * needs exactly ll_kv_state_size bytes; ll_kv_state_load takes a state saved from a model of the
+ * same shape and cache types (LL_ERR_INVALID_ARG otherwise, leaving the cache as it was). */
+int64_t ll_kv_state_size(const ll_model *model);
+int ll_kv_state_save(const ll_model *model, void *dst, int64_t size);
+int ll_kv_state_load(ll_model *model, const void *src, int64_t size);
 
 #endif
