@@ -11,15 +11,8 @@ import os
 
 from . import errors
 from .errors import (
-    ContextLengthExceeded,
-    GGUFError,
-    InputError,
-    ISAError,
-    LocalLLMError,
-    ModelNotFoundError,
-    NativeError,
-    UnsupportedQuantError,
-    UsageError,
+    ContextLengthExceeded, GGUFError, InputError, ISAError, LocalLLMError, ModelNotFoundError, NativeError,
+    UnsupportedQuantError, UsageError,
 )
 
 __version__ = "0.1.0"

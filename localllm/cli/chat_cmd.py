@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
-from ..errors import ContextLengthExceeded, LocalLLMError, UsageError
+from ..errors import LocalLLMError, UsageError
 from .app import ModelArg, app, count_text, err, out, size_text
 from .options import PARAMETER_NAMES, RunOptions, run_options
 from .streaming import announce_template, card_line, open_llama, stats_line, stream
@@ -112,11 +112,11 @@ class Repl:
         self.conversation.turns.append({"role": "user", "content": text})
         try:
             prompt = self.llm.chat_tokens(self.conversation.messages())
-            generation = self.llm.start_generation(prompt, self.opts.sampling(self.llm.tokenizer_.eog_ids), max_tokens=self.opts.max_tokens(),
-                                                   stop=self.opts.reverse_prompt)
+            generation = self.llm.start_generation(prompt, self.opts.sampling(self.llm.tokenizer_.eog_ids),
+                                                   max_tokens=self.opts.max_tokens(), stop=self.opts.reverse_prompt)
             interrupted = stream(self.llm, generation, lambda piece: out.print(
                 piece, end="", markup=False, highlight=False, soft_wrap=True))
-        except (ContextLengthExceeded, LocalLLMError) as exc:
+        except LocalLLMError as exc:  # e.g. ContextLengthExceeded: the message is dropped again
             self.conversation.turns.pop()
             err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
             return

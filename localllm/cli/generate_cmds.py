@@ -57,8 +57,8 @@ def _text_or_stdin(text: Optional[str]) -> str:
 
 
 def _generate(llm, prompt_tokens: list[int], opts: RunOptions) -> None:
-    generation = llm.start_generation(prompt_tokens, opts.sampling(llm.tokenizer_.eog_ids), max_tokens=opts.max_tokens(),
-                                      stop=opts.reverse_prompt)
+    generation = llm.start_generation(prompt_tokens, opts.sampling(llm.tokenizer_.eog_ids),
+                                      max_tokens=opts.max_tokens(), stop=opts.reverse_prompt)
 
     def write(piece: str) -> None:
         out.print(piece, end="", markup=False, highlight=False, soft_wrap=True)

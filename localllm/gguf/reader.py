@@ -47,12 +47,7 @@ import numpy as np
 
 from localllm.errors import GGUFError, UnsupportedQuantError
 from localllm.gguf.types import (
-    GGML_TYPE_BY_ID,
-    REMOVED_GGML_TYPES,
-    TYPED_DTYPES,
-    GGMLType,
-    ValueType,
-    type_info,
+    GGML_TYPE_BY_ID, REMOVED_GGML_TYPES, TYPED_DTYPES, GGMLType, ValueType, type_info,
 )
 from localllm.gguf.values import Cursor, decode_utf8, read_value, read_value_type
 

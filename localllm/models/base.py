@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UnsupportedQuantError
-from ..gguf import GGMLType, GGUFFile, TensorInfo
+from ..gguf import GGUFFile, GGMLType, TensorInfo
 
 # ggml op kinds, rope modes and special buffers: the enums of native/include/localllm.h.
 OP = {

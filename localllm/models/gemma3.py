@@ -7,14 +7,7 @@ from __future__ import annotations
 import math
 
 from ..gguf import GGUFFile
-from .base import (
-    ROPE_NEOX,
-    GraphBuilder,
-    HParams,
-    meta,
-    rope_freq_scale,
-    transformer_shape,
-)
+from .base import ROPE_NEOX, GraphBuilder, HParams, meta, rope_freq_scale, transformer_shape
 
 ARCH = "gemma3"
 LOCAL_ROPE_BASE = 10000.0  # when the file has no rope.freq_base_swa

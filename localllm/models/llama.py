@@ -7,15 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..gguf import GGUFFile
-from .base import (
-    ROPE_NORMAL,
-    GraphBuilder,
-    HParams,
-    default_attn_scale,
-    meta,
-    rope_freq_scale,
-    transformer_shape,
-)
+from .base import ROPE_NORMAL, GraphBuilder, HParams, default_attn_scale, meta, rope_freq_scale, transformer_shape
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from .base import ROPE_NEOX
-from .llama import Variant
-from .llama import build as llama_build
-from .llama import hparams as llama_hparams
+from .llama import Variant, build as llama_build, hparams as llama_hparams
 
 VARIANT = Variant("qwen2", ROPE_NEOX, qkv_bias=True)
 hparams = partial(llama_hparams, variant=VARIANT)
