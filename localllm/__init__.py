@@ -17,8 +17,8 @@ from .errors import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "Llama", "inspect", "ContextLengthExceeded", "errors", "__version__", "LocalLLMError", "InputError", "UsageError", "GGUFError",
-    "UnsupportedQuantError", "ModelNotFoundError", "ISAError", "NativeError",
+    "Llama", "inspect", "errors", "__version__", "LocalLLMError", "InputError", "UsageError", "GGUFError",
+    "UnsupportedQuantError", "ModelNotFoundError", "ISAError", "NativeError", "ContextLengthExceeded",
 ]
 
 
