@@ -18,7 +18,7 @@ from rich.markup import escape
 from ..errors import LocalLLMError, UsageError
 from .app import ModelArg, app, count_text, err, out, size_text
 from .options import PARAMETER_NAMES, RunOptions, run_options
-from .streaming import announce_template, card_line, open_llama, stats_line, stream
+from .streaming import PrefillBar, announce_template, card_line, open_llama, stats_line, stream
 
 PROMPT, CONTINUATION = ">>> ", "... "
 MULTILINE = '"""'
@@ -113,15 +113,19 @@ class Repl:
         try:
             prompt = self.llm.chat_tokens(self.conversation.messages())
             generation = self.llm.start_generation(prompt, self.opts.sampling(self.llm.tokenizer_.eog_ids),
-                                                   max_tokens=self.opts.max_tokens(), stop=self.opts.reverse_prompt)
+                                                   max_tokens=self.opts.max_tokens(), stop=self.opts.reverse_prompt,
+                                                   progress=PrefillBar(self.opts.ubatch_size))
             interrupted = stream(self.llm, generation, lambda piece: out.print(
                 piece, end="", markup=False, highlight=False, soft_wrap=True))
         except LocalLLMError as exc:  # e.g. ContextLengthExceeded: the message is dropped again
             self.conversation.turns.pop()
             err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
             return
-        self.conversation.turns.append({"role": "assistant", "content": generation.text})
         out.print()
+        if interrupted and not generation.text:  # stopped before the reply began: forget the message
+            self.conversation.turns.pop()
+        else:
+            self.conversation.turns.append({"role": "assistant", "content": generation.text})
         if interrupted:
             err.print("[yellow]reply stopped[/yellow]")
         elif generation.finish_reason == "length" and generation.stats.n_ctx_used >= generation.stats.n_ctx:

@@ -11,7 +11,7 @@ import typer
 from ..errors import UsageError
 from .app import app, err, model_and_text, out
 from .options import RunOptions, run_options
-from .streaming import announce_template, open_llama, stats_line, stream
+from .streaming import PrefillBar, announce_template, open_llama, stats_line, stream
 
 RunModelArg = typer.Argument(None, help="GGUF file (default model when omitted). A lone argument that is neither "
                                         "an existing file nor a *.gguf name is taken as the PROMPT.")
@@ -58,7 +58,8 @@ def _text_or_stdin(text: Optional[str]) -> str:
 
 def _generate(llm, prompt_tokens: list[int], opts: RunOptions) -> None:
     generation = llm.start_generation(prompt_tokens, opts.sampling(llm.tokenizer_.eog_ids),
-                                      max_tokens=opts.max_tokens(), stop=opts.reverse_prompt)
+                                      max_tokens=opts.max_tokens(), stop=opts.reverse_prompt,
+                                      progress=PrefillBar(opts.ubatch_size))
 
     def write(piece: str) -> None:
         out.print(piece, end="", markup=False, highlight=False, soft_wrap=True)

@@ -60,6 +60,31 @@ def stats_line(s: GenerationStats) -> str:
             f"context {s.n_ctx_used}/{s.n_ctx}")
 
 
+class PrefillBar:
+    """A transient progress bar on stderr for prompts that take more than one forward pass."""
+
+    def __init__(self, n_batch: int):
+        self.n_batch = n_batch
+        self.bar: Optional[Progress] = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= self.n_batch:
+            return
+        if self.bar is None:
+            self.bar = Progress(TextColumn("[dim]prompt[/dim]"), BarColumn(), TextColumn("{task.completed}/{task.total} "
+                                "tokens"), console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total)
+        self.bar.update(self.task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 def stream(llm, generation: Generation, write: Callable[[str], None]) -> bool:
     """Runs `generation` on a worker thread and writes its pieces as they come. Ctrl-C cancels it
     (the native forward pass stops within one op) and returns True; the reply so far is kept."""
@@ -90,4 +115,6 @@ def stream(llm, generation: Generation, write: Callable[[str], None]) -> bool:
             interrupted = True
             llm.cancel()
     worker.join()
+    if isinstance(generation.progress, PrefillBar):
+        generation.progress.close()
     return interrupted
