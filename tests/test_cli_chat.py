@@ -119,3 +119,16 @@ def test_flags_come_from_the_environment_and_errors_are_one_line():
                         too_long.stderr.strip().splitlines()[-1])
     bad = localllm("run", "hi", "--temp", "hot")
     assert bad.returncode == 2 and "--temp" in bad.stderr
+
+
+def test_bench_prints_llama_bench_records():
+    result = localllm("bench", "-p", "16", "-n", "4", "-r", "2", "-t", "1,2", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [(r["test"], r["n_threads"]) for r in records] == [("pp16", 1), ("tg4", 1), ("pp16", 2), ("tg4", 2)]
+    for r in records:
+        assert {"n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "model_type", "model_size"} <= set(r)
+        assert r["avg_ts"] > 0 and len(r["samples_ns"]) == 2 and r["model_type"] == "gemma3 270M Q4_K_M"
+    table = localllm("bench", "-p", "8", "-n", "0", "-r", "1")
+    assert re.search(r"\| gemma3 270M Q4_K_M \| .* \| pp8 \| [\d.]+ ± [\d.]+ \|", table.stdout), table.stdout
+    assert localllm("bench", "-p", "x").returncode == 2

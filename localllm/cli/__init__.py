@@ -3,7 +3,7 @@
 Each command lives in a module of its own; importing them registers them on `app`.
 """
 
-from . import chat_cmd, generate_cmds, inspect_cmds, perplexity_cmd, text_cmds  # noqa: F401 (registers the commands)
+from . import bench_cmd, chat_cmd, generate_cmds, inspect_cmds, perplexity_cmd, text_cmds  # noqa: F401 (registers the commands)
 from .app import app, main
 
 __all__ = ["app", "main"]
