@@ -64,8 +64,10 @@ class LoadedModel:
 
 
 def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = None, n_batch: int = DEFAULT_N_BATCH,
-               n_threads: int | None = None, type_k: str = "f16", type_v: str = "f16") -> LoadedModel:
-    """Opens a GGUF model (the default model when None) ready to run."""
+               n_threads: int | None = None, type_k: str = "f16", type_v: str = "f16",
+               embedding: bool = False) -> LoadedModel:
+    """Opens a GGUF model (the default model when None) ready to run. embedding=True: the model
+    outputs hidden states after the final norm instead of logits (see localllm.embedding)."""
     gguf = open_gguf(resolve_model(model))
     tokenizer = Tokenizer.from_gguf(gguf)
     n_ctx_train = int(gguf.get(f"{gguf.get('general.architecture')}.context_length", DEFAULT_N_CTX))
@@ -76,4 +78,5 @@ def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = No
         raise UsageError(f"n_batch must be positive, not {n_batch}")
     config = ModelConfig(n_ctx=n_ctx, n_batch=min(n_batch, n_ctx), type_k=type_k, type_v=type_v)
     context = Context(n_threads or default_threads())
-    return LoadedModel(gguf=gguf, tokenizer=tokenizer, model=NativeModel(gguf, context, config), context=context)
+    return LoadedModel(gguf=gguf, tokenizer=tokenizer, model=NativeModel(gguf, context, config, embedding=embedding),
+                       context=context)
