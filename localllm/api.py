@@ -61,7 +61,7 @@ class Llama:
     def __init__(self, model_path: str | os.PathLike | None = None, *, n_gpu_layers: int = 0,
                  vocab_only: bool = False, use_mmap: bool = True, seed: int = LLAMA_DEFAULT_SEED,
                  n_ctx: int = 512, n_batch: int = 512, n_ubatch: int = 512, n_threads: int | None = None,
-                 n_threads_batch: int | None = None, embedding: bool = False, pooling_type: int = -1,
+                 n_threads_batch: int | None = None, embedding: bool = False, pooling_type: int | str = -1,
                  type_k: int | str | None = None, type_v: int | str | None = None, chat_format: str | None = None,
                  last_n_tokens_size: int = 64, context_shift: bool = False, n_keep: int = 0,
                  verbose: bool = True, progress: Callable[[str], None] | None = None, **options: Any):
@@ -77,6 +77,7 @@ class Llama:
         self._lm = None
         self._session: Session | None = None
         self._last: Generation | None = None
+        self._embedder_cache = None
         start = time.perf_counter()
         if vocab_only:
             self._gguf = open_gguf(self.model_path, use_mmap=use_mmap)
@@ -84,7 +85,8 @@ class Llama:
         else:
             self._lm = load_model(self.model_path, n_ctx=n_ctx, n_batch=min(n_batch, n_ubatch), n_threads=n_threads,
                                   n_threads_batch=n_threads_batch, type_k=_kv_type(type_k),
-                                  type_v=_kv_type(type_v), use_mmap=use_mmap, progress=progress)
+                                  type_v=_kv_type(type_v), use_mmap=use_mmap, embedding=embedding,
+                                  progress=progress)
             self._gguf, self._tokenizer = self._lm.gguf, self._lm.tokenizer
             self._session = Session(self._lm, context_shift=context_shift, n_keep=n_keep)
         self._log(f"loaded {self.model_path} in {time.perf_counter() - start:.2f} s")
@@ -267,6 +269,48 @@ class Llama:
         if self._lm is not None:
             self._lm.model.set_abort(True)
 
+    # -- embeddings ----------------------------------------------------------------------------
+    def embed(self, input: str | Sequence[str], normalize: bool = False, truncate: bool = False,
+              return_count: bool = False):
+        """Embedding of a text (a list of floats) or of each text of a list (a list of lists); with
+        pooling "none", a list of token vectors per text. Pooling from pooling_type, else the file's.
+        An input longer than the batch / context is a ContextLengthExceeded unless truncate=True."""
+        result = self._embedder().embed_with_counts(input, normalize=bool(normalize), truncate=truncate)
+        vectors = [v.tolist() for v in result.vectors]
+        vectors = vectors[0] if isinstance(input, str) else vectors
+        return (vectors, sum(result.n_tokens)) if return_count else vectors
+
+    def create_embedding(self, input: str | Sequence[str], model: str | None = None) -> dict[str, Any]:
+        """OpenAI-style embeddings response (unnormalized vectors, as llama-cpp-python returns)."""
+        inputs = [input] if isinstance(input, str) else list(input)
+        vectors, n_tokens = self.embed(inputs, return_count=True)
+        return {"object": "list", "data": [{"object": "embedding", "embedding": v, "index": i}
+                                           for i, v in enumerate(vectors)],
+                "model": model or self.model_path, "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}}
+
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32, normalize_embeddings: bool = False,
+               truncate: bool = False) -> np.ndarray:
+        """sentence-transformers' encode: float32 [n, n_embd] for a list (or [n_embd] for one
+        string), `batch_size` sentences handed to the packer at a time."""
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be positive, not {batch_size}")
+        texts = [sentences] if isinstance(sentences, str) else list(sentences)
+        embedder = self._embedder()
+        parts = [embedder.embed(texts[i:i + batch_size], normalize=normalize_embeddings, truncate=truncate)
+                 for i in range(0, len(texts), batch_size)]
+        vectors = np.concatenate(parts) if parts else np.empty((0, self.n_embd()), np.float32)
+        return vectors[0] if isinstance(sentences, str) else vectors
+
+    def _embedder(self):
+        from .embedding import POOLING_TYPES, Embedder
+
+        lm = self._loaded()
+        if not self.embedding:
+            raise UsageError("embeddings need a model made with embedding=True")
+        if self._embedder_cache is None:
+            self._embedder_cache = Embedder(lm, _pooling_name(self.pooling_type, POOLING_TYPES))
+        return self._embedder_cache
+
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forgets the evaluated tokens (the next prompt is evaluated from the start)."""
@@ -344,6 +388,17 @@ def _kv_type(value: int | str | None) -> str:
         raise UsageError(f"KV cache type {value} is not supported; use one of {sorted(KV_TYPE_NAMES)} "
                          f"(f32, f16, q8_0)")
     return KV_TYPE_NAMES[value]
+
+
+def _pooling_name(pooling_type: int | str | None, names: Sequence[str]) -> str | None:
+    """llama-cpp-python's pooling_type (-1 unspecified, 0 none, 1 mean, 2 cls, 3 last) or a name."""
+    if pooling_type is None or isinstance(pooling_type, str):
+        return pooling_type
+    if pooling_type < 0:
+        return None
+    if pooling_type >= len(names):
+        raise UsageError(f"pooling_type {pooling_type} is not supported (0 none, 1 mean, 2 cls, 3 last)")
+    return names[pooling_type]
 
 
 def _usage(n_prompt: int, n_completion: int) -> dict[str, int]:

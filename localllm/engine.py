@@ -71,13 +71,15 @@ class LoadedModel:
 
 def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = None, n_batch: int = DEFAULT_N_BATCH,
                n_threads: int | None = None, n_threads_batch: int | None = None, type_k: str = "f16",
-               type_v: str = "f16", use_mmap: bool = True,
+               type_v: str = "f16", use_mmap: bool = True, embedding: bool = False,
                progress: Callable[[str], None] | None = None) -> LoadedModel:
     """Opens a GGUF model (the default model when None) ready to run.
 
     n_ctx: KV cache cells (default min(4096, training context); 0 = the training context);
     n_batch: most tokens per forward call (prefill runs in pieces of this size);
     n_threads / n_threads_batch: threads for decode / for prefill (default: physical cores);
+    embedding: the model outputs hidden states after the final norm instead of logits (see
+    localllm.embedding);
     progress: called with the name of each of the LOAD_STEPS as it starts."""
     step = progress or (lambda name: None)
     step(LOAD_STEPS[0])
@@ -95,7 +97,7 @@ def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = No
     n_threads = n_threads or default_threads()
     context = Context(n_threads)
     batch_context = Context(n_threads_batch) if n_threads_batch and n_threads_batch != n_threads else None
-    model = NativeModel(gguf, context, config, batch_context=batch_context)
+    model = NativeModel(gguf, context, config, batch_context=batch_context, embedding=embedding)
     return LoadedModel(gguf=gguf, tokenizer=tokenizer, model=model, context=context, batch_context=batch_context)
 
 

@@ -81,6 +81,11 @@ void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n) {
     }
 }
 
+void ll_gelu_erf_row(const float *x, float *y, int64_t n) {
+    const float inv_sqrt2 = 0.70710678118654752440f;
+    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
 void ll_silu_mul_row(const float *a, const float *b, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float s = a[i] / (1.0f + expf(-a[i]));

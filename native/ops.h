@@ -16,6 +16,8 @@ void ll_rope_row(float *x, int n_head, int64_t head_dim, float p, int mode, floa
 void ll_ops_init(void);
 /* y[n] = act(a[n]) * b[n] (b may be NULL: no product). GELU is the tanh form, through fp16 as ggml. */
 void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n);
+/* y[n] = x * Phi(x) with the error function (HF's "gelu"), computed in f32. */
+void ll_gelu_erf_row(const float *x, float *y, int64_t n);
 void ll_silu_mul_row(const float *a, const float *b, float *y, int64_t n);
 void ll_softcap_row(const float *x, float *y, int64_t n, float cap);
 

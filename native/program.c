@@ -27,6 +27,7 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
     if (n <= 0) return 0;
     switch (op->kind) {
     case LL_OP_GET_ROWS:
+    case LL_OP_GET_POS_ROWS:
         return op->w && ll_kernel_ok(op->w_type, 0) && n % LL_KERNELS[op->w_type].block_size == 0 &&
                op->w_rows > 0 && ll_buffer_ok(m, op->dst, n);
     case LL_OP_MATMUL:
@@ -55,6 +56,8 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
     case LL_OP_ADD:
     case LL_OP_MUL:
         return ll_buffer_ok(m, op->src0, n) && ll_buffer_ok(m, op->src1, n) && ll_buffer_ok(m, op->dst, n);
+    case LL_OP_GELU_ERF:
+        return ll_buffer_ok(m, op->src0, n) && ll_buffer_ok(m, op->dst, n);
     case LL_OP_GELU_MUL:
     case LL_OP_SILU_MUL:
         return ll_buffer_ok(m, op->src0, n) && (op->src1 == LL_BUF_NONE || ll_buffer_ok(m, op->src1, n)) &&
@@ -73,20 +76,26 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
 
 /* Ops before the (single) LOGIT_ROWS op work on the batch's rows; ops after it on the rows that
  * want logits, so they may not use per-row batch data (tokens, positions, cells). The caller's
- * logits array is only written after it: by one matmul (which fixes its width) and in-place ops
- * of that width. */
+ * logits array is only written after it: first by one matmul or one norm reading another buffer
+ * (hidden-state output; either fixes its width), then only by in-place ops of that width. */
 static int ll_op_in_phase(ll_model *m, const ll_op *op, int after_logit_rows) {
     const int uses_logits = op->src0 == LL_BUF_LOGITS || op->src1 == LL_BUF_LOGITS || op->dst == LL_BUF_LOGITS;
     if (op->kind == LL_OP_LOGIT_ROWS) return !after_logit_rows && !uses_logits;
     if (!after_logit_rows)
         return !uses_logits;
     switch (op->kind) {
-    case LL_OP_GET_ROWS: case LL_OP_ROPE: case LL_OP_KV_STORE: case LL_OP_ATTENTION: return 0;
+    case LL_OP_GET_ROWS: case LL_OP_GET_POS_ROWS: case LL_OP_ROPE: case LL_OP_KV_STORE: case LL_OP_ATTENTION:
+        return 0;
     default: break;
     }
     if (!uses_logits) return 1;
-    if (op->kind == LL_OP_MATMUL && op->dst == LL_BUF_LOGITS && op->src0 != LL_BUF_LOGITS && !m->logits_width) {
+    const int first_writer = op->dst == LL_BUF_LOGITS && op->src0 != LL_BUF_LOGITS && !m->logits_width;
+    if (first_writer && op->kind == LL_OP_MATMUL) {
         m->logits_width = op->w_rows;
+        return 1;
+    }
+    if (first_writer && (op->kind == LL_OP_RMS_NORM || op->kind == LL_OP_LAYER_NORM)) {
+        m->logits_width = op->n;
         return 1;
     }
     const int in_place = op->src0 == LL_BUF_LOGITS && op->dst == LL_BUF_LOGITS && op->src1 != LL_BUF_LOGITS;
@@ -268,6 +277,7 @@ static void ll_run_row_op(const ll_op *op, const ll_batch *b, int32_t r) {
     case LL_OP_GELU_MUL: ll_gelu_mul_row(x, x1, y, op->n); break;
     case LL_OP_SILU_MUL: ll_silu_mul_row(x, x1, y, op->n); break;
     case LL_OP_SOFTCAP: ll_softcap_row(x, y, op->n, op->softcap); break;
+    case LL_OP_GELU_ERF: ll_gelu_erf_row(x, y, op->n); break;
     case LL_OP_ROPE:
         if (y != x) memcpy(y, x, sizeof(float) * (size_t)op->n);
         ll_rope_row(y, op->n_head, op->group, (float)b->pos[r], op->rope_mode, op->rope_base,
@@ -280,7 +290,8 @@ static void ll_run_row_op(const ll_op *op, const ll_batch *b, int32_t r) {
 static void ll_run_get_rows(const ll_op *op, const ll_batch *b, int32_t r) {
     const ll_type_kernels *k = &LL_KERNELS[op->w_type];
     const size_t row_bytes = (size_t)(op->n / k->block_size) * (size_t)k->block_bytes;
-    k->dequantize_row((const uint8_t *)op->w + (size_t)b->tokens[r] * row_bytes,
+    const int32_t index = op->kind == LL_OP_GET_POS_ROWS ? b->pos[r] : b->tokens[r];
+    k->dequantize_row((const uint8_t *)op->w + (size_t)index * row_bytes,
                       ll_buf(b, op->dst) + r * ll_width(b, op->dst, op->n), op->n);
 }
 
@@ -333,7 +344,7 @@ static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth) {
     }
     ll_split(b->rows, ith, nth, &r0, &r1);
     for (int32_t r = r0; r < r1; r++) {
-        if (op->kind == LL_OP_GET_ROWS) ll_run_get_rows(op, b, r);
+        if (op->kind == LL_OP_GET_ROWS || op->kind == LL_OP_GET_POS_ROWS) ll_run_get_rows(op, b, r);
         else if (op->kind == LL_OP_KV_STORE) ll_run_kv_store(op, b, r);
         else ll_run_row_op(op, b, r);
     }
@@ -365,9 +376,12 @@ static int ll_batch_ok(const ll_model *m, const int32_t *tokens, const int32_t *
     for (int32_t r = 0; r < n; r++)
         if (pos[r] < 0 || seq[r] < 0) return 0;
     for (int i = 0; i < m->n_ops; i++) {
-        if (m->ops[i].kind != LL_OP_GET_ROWS) continue;
-        for (int32_t r = 0; r < n; r++)
-            if (tokens[r] < 0 || tokens[r] >= m->ops[i].w_rows) return 0;
+        const int by_pos = m->ops[i].kind == LL_OP_GET_POS_ROWS;
+        if (m->ops[i].kind != LL_OP_GET_ROWS && !by_pos) continue;
+        for (int32_t r = 0; r < n; r++) {
+            const int32_t index = by_pos ? pos[r] : tokens[r];
+            if (index < 0 || index >= m->ops[i].w_rows) return 0;
+        }
     }
     return 1;
 }

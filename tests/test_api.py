@@ -221,3 +221,31 @@ def test_typed_errors_for_unsupported_settings(default_model_path):
     assert vocab.tokenize(b"Hello") == [2, 9259]
     with pytest.raises(UsageError, match="vocab_only"):
         vocab(PROMPT)
+
+
+EMBEDDING_KEYS = {"object", "data", "model", "usage"}
+
+
+def test_embeddings_through_the_api_match_llama_embedding(default_model_path):
+    reference = json.loads((REFERENCE / "embeddings.json").read_text())
+    sentences = reference["sentences"]
+    for pooling_type, name in ((1, "mean"), (3, "last")):
+        with Llama(default_model_path, embedding=True, pooling_type=pooling_type, n_ctx=512, verbose=False) as emb:
+            vectors = emb.encode(sentences, normalize_embeddings=True, batch_size=3)
+            expected = np.array(reference["pooling"][name], np.float32)
+            assert vectors.shape == expected.shape
+            assert (np.sum(vectors * expected, axis=1) >= 0.99).all()
+            assert np.allclose(emb.encode(sentences[0], normalize_embeddings=True), vectors[0], atol=1e-4)
+            response = emb.create_embedding(sentences[:2])
+            assert set(response) == EMBEDDING_KEYS and response["object"] == "list"
+            assert [set(d) for d in response["data"]] == [{"object", "embedding", "index"}] * 2
+            raw = np.array(response["data"][0]["embedding"])
+            assert np.allclose(raw / np.linalg.norm(raw), vectors[0], atol=1e-4)
+            assert response["usage"]["prompt_tokens"] == sum(len(emb.tokenize(s.encode())) for s in sentences[:2])
+            with pytest.raises(UsageError, match="embedding=True"):
+                emb(PROMPT)
+
+
+def test_a_text_model_refuses_embeddings(llm):
+    with pytest.raises(UsageError, match="embedding=True"):
+        llm.embed("hello")

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ContextLengthExceeded, NativeError, UsageError
 from ..gguf import GGMLType, GGUFFile, TensorInfo
 from ..models import architecture_module
-from ..models.base import GraphBuilder, HParams
+from ..models.base import OP, GraphBuilder, HParams
 from .native import Context, check
 
 KV_TYPES = {"f16": GGMLType.F16, "q8_0": GGMLType.Q8_0, "f32": GGMLType.F32}
@@ -38,10 +38,13 @@ class NativeModel:
     """The program of one model on one context. Not thread-safe: one forward at a time."""
 
     def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig, *,
-                 batch_context: Context | None = None, program: tuple[HParams, GraphBuilder] | None = None):
+                 batch_context: Context | None = None, program: tuple[HParams, GraphBuilder] | None = None,
+                 embedding: bool = False):
         """The model of `gguf`'s architecture; `program` = (hparams, graph) runs a hand-built
         program instead (tests of single ops). Batches of one token run on `context`, larger ones
-        on `batch_context` (default: the same), so decode and prefill may use different thread counts."""
+        on `batch_context` (default: the same), so decode and prefill may use different thread counts.
+        embedding=True: `forward` returns the hidden state after the final norm [rows, n_embd]
+        instead of logits."""
         self.gguf = gguf
         self.context = context
         self.batch_context = batch_context or context
@@ -50,7 +53,7 @@ class NativeModel:
         if program is None:
             arch = architecture_module(str(gguf.get("general.architecture", "")))
             hparams = arch.hparams(gguf)
-            graph = GraphBuilder(gguf)
+            graph = GraphBuilder(gguf, embedding=embedding)
             arch.build(gguf, hparams, graph)
         else:
             hparams, graph = program
@@ -59,6 +62,9 @@ class NativeModel:
         self._ptr = self._create(graph)
         self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
         self.forward_seconds = 0.0  # wall time spent inside ll_forward, for overhead accounting
+        self.embedding = graph.hidden_output  # rows are hidden states [n_embd], not logits
+        position_tables = [op["w_rows"] for op in graph.ops if op["kind"] == OP["get_pos_rows"]]
+        self.max_positions = min(position_tables) if position_tables else None  # absolute position table rows
 
     # -- creation ----------------------------------------------------------------------------
     def _pointer(self, value, ctype: str):
@@ -121,10 +127,19 @@ class NativeModel:
         return int(self.native.lib.ll_model_buffer_bytes(self._ptr))
 
     def forward(self, tokens, positions, seq_ids=None, logit_rows=None) -> np.ndarray:
-        """Logits [len(logit_rows), n_vocab] of one batch (default: the last row only).
+        """Logits [len(logit_rows), n_vocab] of one batch (default: the last row only); hidden
+        states [len(logit_rows), n_embd] for an embedding model.
 
-        tokens, positions, seq_ids: int [n] with n <= n_batch. The batch's K/V stay in the cache.
+        tokens, positions, seq_ids: int [n] with n <= n_batch. The batch's K/V stay in the cache,
+        except for encoders (hparams.causal False), whose cache is cleared after every call.
         """
+        try:
+            return self._forward(tokens, positions, seq_ids, logit_rows)
+        finally:
+            if not self.hparams.causal:
+                self.kv_clear()
+
+    def _forward(self, tokens, positions, seq_ids, logit_rows) -> np.ndarray:
         ffi, lib = self.native.ffi, self.native.lib
         tokens = np.ascontiguousarray(tokens, dtype=np.int32)
         n = tokens.size
@@ -159,6 +174,10 @@ class NativeModel:
         bad = tokens[(tokens < 0) | (tokens >= self.hparams.n_vocab)]
         if bad.size:
             raise UsageError(f"token id {int(bad[0])} is outside the vocabulary (0..{self.hparams.n_vocab - 1})")
+        if self.max_positions is not None and positions.max() >= self.max_positions:
+            raise ContextLengthExceeded(f"position {int(positions.max())} is beyond the model's {self.max_positions} "
+                                        f"position embeddings", n_tokens=int(positions.max()) + 1,
+                                        n_ctx=self.max_positions)
 
     def set_abort(self, flag: bool) -> None:
         for context in {id(c): c for c in (self.context, self.batch_context)}.values():

@@ -12,7 +12,8 @@ The facts follow llama.cpp's converter (convert_hf_to_gguf.py and its conversion
 - qwen2 and qwen3 write the common keys only (NeoX RoPE: no permutation);
 - gemma3 writes its own set (no vocab_size), the sliding window, the global RoPE base, linear
   scaling of the global layers; every `*norm.weight` gets +1 (HF's Gemma3RMSNorm multiplies by
-  1 + w, GGUF stores the factor); the token embedding is cut to the tokenizer's size.
+  1 + w, GGUF stores the factor); the token embedding is cut to the tokenizer's size;
+- bert (encoders): see bert.py.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gguf
 import numpy as np
 
 from ..errors import ConvertError
+from .bert import bert_tensor_name, write_bert, write_pooling
 
 GEMMA3_SWA_PATTERN = 6   # llama.cpp and localllm: layer il is local when il % 6 < 5
 GEMMA3_LOCAL_ROPE_BASE = 10000.0
@@ -265,6 +268,8 @@ class ArchSpec:
     writes_vocab_size: bool = False
     trim_embeddings: bool = False                                 # cut token_embd to the vocabulary
     add_space_prefix: bool | None = None                          # fixed add_space_prefix, if any
+    tensor_name: Callable[[str], str | None] | None = None        # HF name -> mapped name (None: hf_tensor_name)
+    write_folder: Callable[[Path, gguf.GGUFWriter], None] | None = None  # keys from files beside config.json
 
 
 ARCHS = (
@@ -276,6 +281,8 @@ ARCHS = (
     ArchSpec("gemma3", gguf.MODEL_ARCH.GEMMA3, ("Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"),
              ("gemma3_text", "gemma3"), write_gemma3, ("spm",), gemma3_tensor, trim_embeddings=True,
              add_space_prefix=False),
+    ArchSpec("bert", gguf.MODEL_ARCH.BERT, ("BertModel", "BertForMaskedLM"), ("bert",), write_bert, ("wpm",),
+             tensor_name=bert_tensor_name, write_folder=write_pooling),
 )
 
 

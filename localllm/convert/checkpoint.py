@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import ConvertError
 
-SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16}
+SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
+                      "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8}
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
@@ -86,7 +87,7 @@ def _safetensors_entry(path: Path, name: str, info: Any, base: int, size: int) -
     except (TypeError, KeyError, ValueError):
         raise ConvertError(f"{path}: malformed safetensors entry for tensor {name!r}") from None
     if dtype not in SAFETENSORS_DTYPES:
-        raise ConvertError(f"{path}: tensor {name!r} has dtype {dtype}; only F64, F32, F16 and BF16 convert")
+        raise ConvertError(f"{path}: tensor {name!r} has dtype {dtype}; only float and integer tensors convert")
     np_dtype = SAFETENSORS_DTYPES[dtype]
     n = int(np.prod(shape, dtype=np.int64))
     if not 0 <= begin <= end or base + end > size or end - begin != n * np.dtype(np_dtype).itemsize:

@@ -59,7 +59,7 @@ def plan_tensors(spec: ArchSpec, params: Params, sources: dict[str, TensorSource
     n_layer = int(params.find("num_hidden_layers", "n_layers", "n_layer", "num_layers"))
     tensor_map = gguf.get_tensor_name_map(spec.model_arch, n_layer)
     for src in sources.values():
-        hf_name = hf_tensor_name(src.name)
+        hf_name = (spec.tensor_name or hf_tensor_name)(src.name)
         if hf_name is None:
             continue
         name = _mapped_name(tensor_map, spec, hf_name)
@@ -91,6 +91,8 @@ def write_metadata(writer: gguf.GGUFWriter, spec: ArchSpec, params: Params, voca
     if total > 0:
         writer.add_size_label(gguf.size_label(total, shared, expert, n_expert))
     spec.write_params(params, writer)
+    if spec.write_folder is not None:
+        spec.write_folder(hf_dir, writer)
     writer.add_file_type(int(file_type))
     if vocab.model == "none" and not spec.writes_vocab_size:
         writer.add_vocab_size(n_vocab)

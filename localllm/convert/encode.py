@@ -1,7 +1,7 @@
 """`--outtype` semantics: which ggml type each tensor gets, and its bytes.
 
-As in llama.cpp's converter: 1-D tensors, `*_norm.weight` and anything not named `*.weight` stay
-F32; every other tensor takes the output type; a Q8_0 tensor whose rows are not whole 32-value
+As in llama.cpp's converter: 1-D tensors, `*_norm.weight`, absolute position and token-type
+embeddings, and anything not named `*.weight` stay F32; every other tensor takes the output type; a Q8_0 tensor whose rows are not whole 32-value
 blocks falls back to F16. Q8_0 blocks come from localllm's native quantizer (the same bytes as
 ggml's quantize_row_q8_0_ref and the gguf package's numpy quantizer); BF16 rounds to nearest even
 as the gguf package does.
@@ -23,6 +23,8 @@ OUTTYPES = {
 }
 Q8_0_BLOCK, Q8_0_BYTES = 32, 34
 BYTES_PER_VALUE = {GGMLType.F32: 4, GGMLType.F16: 2, GGMLType.BF16: 2}
+ALWAYS_F32 = (gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.POS_EMBD] + ".weight",
+              gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.TOKEN_TYPES] + ".weight")
 
 
 def parse_outtype(outtype: str) -> tuple[GGMLType, gguf.LlamaFileType]:
@@ -34,7 +36,7 @@ def parse_outtype(outtype: str) -> tuple[GGMLType, gguf.LlamaFileType]:
 
 def tensor_type(name: str, shape: tuple[int, ...], outtype: GGMLType) -> GGMLType:
     """The ggml type of GGUF tensor `name` of numpy `shape` under `outtype`."""
-    if len(shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight"):
+    if len(shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight") or name in ALWAYS_F32:
         return GGMLType.F32
     if outtype == GGMLType.Q8_0 and shape[-1] % Q8_0_BLOCK:
         return GGMLType.F16

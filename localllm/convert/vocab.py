@@ -1,7 +1,7 @@
 """The vocabulary arrays of a converted model, as llama.cpp's converter writes them.
 
-Three sources, tried in the order the architecture allows (llama: spm, llama-hf, gpt2; qwen2 and
-qwen3: spm, gpt2; gemma3: spm):
+Four sources, tried in the order the architecture allows (llama: spm, llama-hf, gpt2; qwen2 and
+qwen3: spm, gpt2; gemma3: spm; bert: wpm):
 
 - `spm`: `tokenizer.model` (sentencepiece) -> `tokenizer.ggml.model = "llama"`, pre "default",
   tokens / scores / token_type from the model, then the added tokens of `added_tokens.json` and of
@@ -13,6 +13,9 @@ qwen3: spm, gpt2; gemma3: spm):
   token types (added tokens CONTROL when special, else USER_DEFINED; holes `[PAD{i}]`), merges, and
   `tokenizer.ggml.pre` identified as llama.cpp does: the sha256 of the token ids of a fixed probe
   text (needs the `tokenizers` package), else from the pre-tokenizer's regex.
+- `wpm`: `tokenizer.json` of a WordPiece model, or `vocab.txt` -> `tokenizer.ggml.model = "bert"`,
+  tokens in llama.cpp's "phantom space" form (a word-initial piece `hello` is stored as `▁hello`,
+  a continuation `##lo` as `lo`, special tokens as they are, CONTROL), holes `[PAD{i}]` (UNUSED).
 
 Special token ids, add_bos/add_eos, merges and the chat template come from the gguf package's
 `SpecialVocab` (tokenizer.json, tokenizer_config.json, config.json), as in llama.cpp.
@@ -36,6 +39,8 @@ import gguf
 from ..errors import ConvertError
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json")
+WPM_VOCAB_FILE = "vocab.txt"
+WPM_SPECIAL_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 PAD = "[PAD{}]"
 USER_SPACE = "\u2581"
 
@@ -53,6 +58,7 @@ KNOWN_PRE_HASHES = {
     "b3f499bb4255f8ca19fccd664443283318f2fd2414d5e0b040fbdd0cc195d6c5": "deepseek-r1-qwen",
     "855059429035d75a914d1eda9f10a876752e281a054a7a3d421ef0533e5b6249": "smollm",
     "3ce83efda5659b07b1ad37ca97ca5797ea4285d9b9ab0dc679e4a720c9da7454": "gpt-2",
+    "0876d13b50744004aa9aeae05e7b0647eac9d801b5ba4668afc01e709c15e19f": "bert-bge",     # bge-small-en-v1.5
 }
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -151,11 +157,13 @@ def _tokenizer_json(hf_dir: Path) -> dict[str, Any]:
 
 
 def tokenizer_json_kind(hf_dir: Path) -> str | None:
-    """'llama-hf' (BPE with byte fallback), 'gpt2' (byte-level BPE) or None (another model)."""
+    """'llama-hf' (BPE with byte fallback), 'gpt2' (byte-level BPE), 'wpm' (WordPiece) or None."""
     if not (hf_dir / "tokenizer.json").is_file():
         return None
     tj = _tokenizer_json(hf_dir)
     model, decoder = tj.get("model") or {}, tj.get("decoder") or {}
+    if model.get("type") == "WordPiece":
+        return "wpm"
     if model.get("type") != "BPE":
         return None
     if model.get("byte_fallback", False):
@@ -191,17 +199,22 @@ def _bpe_token_table(tj: dict[str, Any], vocab_size: int | None, hf_dir: Path) -
     return reverse
 
 
-def bpe_pre(hf_dir: Path, tj: dict[str, Any]) -> str:
-    """tokenizer.ggml.pre: llama.cpp's probe-text hash, else the pre-tokenizer's regex."""
+def _pre_by_hash(hf_dir: Path) -> str | None:
+    """The pre-tokenizer name llama.cpp gives tokenizer.json, by its probe-text hash (None: unknown)."""
     try:
         from tokenizers import Tokenizer
 
         ids = Tokenizer.from_file(str(hf_dir / "tokenizer.json")).encode(CHKTXT).ids
-        known = KNOWN_PRE_HASHES.get(sha256(str(ids).encode()).hexdigest())
-        if known:
-            return known
-    except Exception:  # noqa: BLE001, S110 - no tokenizers package or a file it cannot load: use the regex
-        pass
+        return KNOWN_PRE_HASHES.get(sha256(str(ids).encode()).hexdigest())
+    except Exception:  # noqa: BLE001 - no tokenizers package or a file it cannot load
+        return None
+
+
+def bpe_pre(hf_dir: Path, tj: dict[str, Any]) -> str:
+    """tokenizer.ggml.pre: llama.cpp's probe-text hash, else the pre-tokenizer's regex."""
+    known = _pre_by_hash(hf_dir)
+    if known:
+        return known
     pre = tj.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
     regexes = [s.get("pattern", {}).get("Regex") for s in steps if s.get("type") == "Split"]
@@ -223,17 +236,70 @@ def gpt2_vocabulary(hf_dir: Path, vocab_size: int | None) -> Vocabulary:
     return Vocabulary("gpt2", bpe_pre(hf_dir, tj), tokens, None, types)
 
 
+# -- WordPiece -----------------------------------------------------------------------------------
+def _phantom(token: str, token_type: int) -> str:
+    """llama.cpp's BERT vocabulary form: word-initial pieces get "▁", "##" continuations lose it."""
+    if token_type == int(gguf.TokenType.CONTROL):
+        return token
+    return token[2:] if token.startswith("##") else USER_SPACE + token
+
+
+def _wpm_table(hf_dir: Path) -> tuple[dict[str, int], set[str]]:
+    """token -> id and the special tokens, from tokenizer.json or vocab.txt (+ tokenizer_config.json)."""
+    if tokenizer_json_kind(hf_dir) == "wpm":
+        tj = _tokenizer_json(hf_dir)
+        table = {str(t): int(i) for t, i in tj["model"]["vocab"].items()}
+        for added in tj.get("added_tokens") or []:
+            table[added["content"]] = int(added["id"])
+        return table, {a["content"] for a in tj.get("added_tokens") or [] if a.get("special")}
+    lines = (hf_dir / WPM_VOCAB_FILE).read_text(encoding="utf-8").splitlines()
+    table = {line.rstrip("\r"): i for i, line in enumerate(lines)}
+    special: set[str] = set()
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        path = hf_dir / name
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        for key in WPM_SPECIAL_KEYS:
+            value = config.get(key)
+            value = value.get("content") if isinstance(value, dict) else value
+            if isinstance(value, str):
+                special.add(value)
+    return table, special
+
+
+def wpm_vocabulary(hf_dir: Path, vocab_size: int | None) -> Vocabulary:
+    table, special = _wpm_table(hf_dir)
+    n = vocab_size if vocab_size is not None else max(table.values()) + 1
+    if max(table.values()) >= n:
+        raise ConvertError(f"{hf_dir}: the WordPiece vocabulary has token id {max(table.values())} but config.json's "
+                           f"vocab_size is {n}")
+    reverse = {i: t for t, i in table.items()}
+    tokens, types = [], []
+    for i in range(n):
+        token = reverse.get(i)
+        kind = gguf.TokenType.UNUSED if token is None else (
+            gguf.TokenType.CONTROL if token in special or looks_special(token) else gguf.TokenType.NORMAL)
+        tokens.append(_phantom(PAD.format(i) if token is None else token, int(kind)))
+        types.append(int(kind))
+    pre = "default"
+    if (hf_dir / "tokenizer.json").is_file():
+        pre = _pre_by_hash(hf_dir) or pre
+    return Vocabulary("bert", pre, tokens, None, types)
+
+
 # -- choosing and writing ------------------------------------------------------------------------
 def _available(hf_dir: Path) -> list[str]:
     kinds = ["spm"] if (hf_dir / "tokenizer.model").is_file() else []
     json_kind = tokenizer_json_kind(hf_dir)
+    if json_kind != "wpm" and (hf_dir / WPM_VOCAB_FILE).is_file():
+        kinds.append("wpm")
     return kinds + ([json_kind] if json_kind else [])
 
 
 def load_vocabulary(hf_dir: Path, arch: str, kinds: tuple[str, ...], vocab_size: int | None) -> Vocabulary:
     """The vocabulary of the first tokenizer kind `arch` accepts; model "none" when the checkpoint
     has no tokenizer file; ConvertError naming the needed file when it has only unusable ones."""
-    present = [name for name in TOKENIZER_FILES if (hf_dir / name).is_file()]
+    files = TOKENIZER_FILES + ((WPM_VOCAB_FILE,) if "wpm" in kinds else ())
+    present = [name for name in files if (hf_dir / name).is_file()]
     if not present:
         return Vocabulary("none")
     available = _available(hf_dir)
@@ -241,8 +307,11 @@ def load_vocabulary(hf_dir: Path, arch: str, kinds: tuple[str, ...], vocab_size:
         if kind in available:
             if kind == "spm":
                 return spm_vocabulary(hf_dir, vocab_size)
+            if kind == "wpm":
+                return wpm_vocabulary(hf_dir, vocab_size)
             return llama_hf_vocabulary(hf_dir) if kind == "llama-hf" else gpt2_vocabulary(hf_dir, vocab_size)
-    needed = "tokenizer.model" if kinds == ("spm",) else "tokenizer.model or a BPE tokenizer.json"
+    needed = {("spm",): "tokenizer.model", ("wpm",): "vocab.txt or a WordPiece tokenizer.json"}.get(
+        kinds, "tokenizer.model or a BPE tokenizer.json")
     raise ConvertError(f"{hf_dir}: {arch} needs {needed}; found only {', '.join(present)} "
                        f"which holds no vocabulary of a kind {arch} uses ({', '.join(kinds)})")
 

@@ -9,6 +9,7 @@ from types import ModuleType
 from ..errors import InputError
 
 REGISTRY = {
+    "bert": "bert",
     "gemma3": "gemma3",
     "llama": "llama",
     "qwen2": "qwen2",

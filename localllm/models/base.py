@@ -21,7 +21,7 @@ from ..gguf import GGUFFile, GGMLType, TensorInfo
 OP = {
     "get_rows": 1, "rms_norm": 2, "layer_norm": 3, "matmul": 4, "add_bias": 5, "rope": 6, "kv_store": 7,
     "attention": 8, "add": 9, "mul": 10, "scale": 11, "gelu_mul": 12, "silu_mul": 13, "softcap": 14,
-    "logit_rows": 15,
+    "logit_rows": 15, "gelu_erf": 16, "get_pos_rows": 17,
 }
 ROPE_NORMAL, ROPE_NEOX = 0, 2
 BUF_LOGITS, BUF_NONE = -2, -1
@@ -52,6 +52,7 @@ class HParams:
     window: list[int]                 # [n_layer] 0 = full attention
     attn_scale: float
     extra: dict[str, Any] = field(default_factory=dict)
+    causal: bool = True               # False: an encoder (bidirectional; no KV cache kept between calls)
 
     @property
     def kv_width(self) -> int:
@@ -111,10 +112,15 @@ def rope_freq_scale(gguf: GGUFFile, arch: str) -> float:
 
 
 class GraphBuilder:
-    """Records ops (dicts mirroring `ll_op`) and buffer widths; keeps weight arrays alive."""
+    """Records ops (dicts mirroring `ll_op`) and buffer widths; keeps weight arrays alive.
 
-    def __init__(self, gguf: GGUFFile):
+    embedding=True: `output` emits the hidden state after the final norm (n_embd floats per row)
+    instead of vocabulary logits."""
+
+    def __init__(self, gguf: GGUFFile, *, embedding: bool = False):
         self.gguf = gguf
+        self.embedding = embedding
+        self.hidden_output = False   # set by `output` when the program outputs hidden states
         self.ops: list[dict[str, Any]] = []
         self.buffer_width: list[int] = []
         self.buffer_names: dict[str, int] = {}
@@ -170,10 +176,12 @@ class GraphBuilder:
     def _op(self, kind: str, **fields: Any) -> None:
         self.ops.append({"kind": OP[kind], "src0": BUF_NONE, "src1": BUF_NONE, "dst": BUF_NONE, **fields})
 
-    def get_rows(self, name: str, dst: str, n: int) -> int:
+    def get_rows(self, name: str, dst: str, n: int, *, by_position: bool = False) -> int:
+        """Row `token` (or, by_position, row `position`) of every batch row from table `name`."""
         t = self.tensor(name)
         out = self.buffer(dst, n)
-        self._op("get_rows", dst=out, n=n, w=t, w_type=int(t.type), w_rows=t.shape[1])
+        self._op("get_pos_rows" if by_position else "get_rows", dst=out, n=n, w=t, w_type=int(t.type),
+                 w_rows=t.shape[1])
         return out
 
     def matmul(self, name: str, src: int, dst: str | int, *, tensor: TensorInfo | None = None) -> int:
@@ -188,6 +196,12 @@ class GraphBuilder:
     def add_bias(self, name: str, buf: int) -> None:
         n = self.width(buf)
         self._op("add_bias", src0=buf, dst=buf, n=n, b=self.f32(name, n))
+
+    def add_vector(self, buf: int, values: np.ndarray) -> None:
+        """buf[t] += values[n] for every row (a bias computed at load)."""
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        self.keep.append(values)
+        self._op("add_bias", src0=buf, dst=buf, n=self.width(buf), b=values)
 
     def rms_norm(self, src: int, dst: int, eps: float, weight: str | None = None, group: int | None = None) -> int:
         group = group or self.width(src)
@@ -240,12 +254,27 @@ class GraphBuilder:
         self._op("logit_rows", src0=src, dst=out, n=self.width(src))
         return out
 
-    def output(self, name: str, src: int, *, softcap: float = 0.0) -> None:
-        """The last matmul: vocabulary logits straight into the caller's array (then capped if asked)."""
+    def output(self, name: str | None, src: int, *, softcap: float = 0.0) -> None:
+        """The last matmul: vocabulary logits straight into the caller's array (then capped if asked).
+
+        With embedding=True, or name None (a model without a vocabulary head), the hidden state
+        instead: the final norm, the op just before (normalizing `src` in place), is redirected
+        to write straight into the caller's array."""
+        if self.embedding or name is None:
+            self._hidden_state_output(src)
+            return
         t = self.tensor(name)
         self.matmul(name, src, BUF_LOGITS, tensor=t)
         if softcap:
             self._op("softcap", src0=BUF_LOGITS, dst=BUF_LOGITS, n=t.shape[1], softcap=softcap)
+
+
+    def _hidden_state_output(self, src: int) -> None:
+        norm = self.ops[-1] if self.ops else {}
+        if norm.get("kind") not in (OP["rms_norm"], OP["layer_norm"]) or norm["dst"] != src:
+            raise AssertionError("a hidden-state output needs the final norm of its input as the last op")
+        norm["dst"] = BUF_LOGITS
+        self.hidden_output = True
 
 
 def default_attn_scale(head_dim: int) -> float:

@@ -135,7 +135,9 @@ enum ll_op_kind {
     LL_OP_GELU_MUL = 12,    /* dst = gelu_tanh(src0) * src1 (src1 < 0: no product) */
     LL_OP_SILU_MUL = 13,    /* dst = silu(src0) * src1 (src1 < 0: no product) */
     LL_OP_SOFTCAP = 14,     /* dst = softcap * tanh(src0 / softcap) */
-    LL_OP_LOGIT_ROWS = 15   /* dst[i] = src0[logit_rows[i]]; later ops see n_logits rows */
+    LL_OP_LOGIT_ROWS = 15,  /* dst[i] = src0[logit_rows[i]]; later ops see n_logits rows */
+    LL_OP_GELU_ERF = 16,    /* dst = gelu_erf(src0): the exact (erf) GELU, in f32 */
+    LL_OP_GET_POS_ROWS = 17 /* dst[t] = row pos[t] of w (absolute position embeddings) */
 };
 
 enum ll_rope_mode {
@@ -191,7 +193,8 @@ int ll_model_new(ll_ctx *ctx, const ll_op *ops, int n_ops, const int64_t *buffer
                  int n_batch_max, const ll_kv_config *kv, ll_model **out, int *bad_op);
 void ll_model_free(ll_model *model);
 
-/* Floats per row of the logits ll_forward writes (the vocabulary size; 0 if it writes none). */
+/* Floats per row of the caller's output array ll_forward writes: the vocabulary size, or the
+ * hidden size when the first writer of LL_BUF_LOGITS is a norm (embedding output); 0: none. */
 int64_t ll_model_logits_width(const ll_model *model);
 
 /* Bytes of the KV cache and of the activation buffers. */

@@ -1,0 +1,77 @@
+"""The ops behind embeddings, through hand-built programs (tests/program_harness.py): a norm as the
+first writer of the output array (hidden-state output), the exact GELU, rows by position; and
+that the phase rules still refuse a bad program naming the op."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from program_harness import OpProgram
+
+from localllm.errors import NativeError
+from localllm.models.base import BUF_LOGITS, OP
+
+
+def _norm_output_program(tmp_path, width=48, name="hidden"):
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((6, width)).astype(np.float32)
+    weights = {"w": (1 + 0.1 * rng.standard_normal(width)).astype(np.float32),
+               "b": rng.standard_normal(width).astype(np.float32)}
+    prog = OpProgram(tmp_path, {"x": table}, out_widths=[width], weights=weights, name=name)
+    g = prog.g
+    last = g.logit_rows(g.get_rows("x", "x", width), "last")
+    g.layer_norm(last, last, 1e-5, "w", "b")
+    g.output(None, last)                  # the norm now writes the caller's array
+    prog.own_output()
+    return prog, table, weights
+
+
+def test_norm_writes_hidden_state_output(tmp_path):
+    prog, table, weights = _norm_output_program(tmp_path)
+    runner = prog.model(n_batch=8)
+    assert runner.model.n_vocab == 48 and runner.model.embedding
+    (y,) = runner.run([4, 1, 2], rows=[0, 2])
+    x = table[[4, 2]].astype(np.float64)
+    want = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5) * weights["w"] + weights["b"]
+    assert np.abs(y - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("what", ["second writer", "norm before logit_rows", "norm reads the output"])
+def test_bad_hidden_output_program_is_rejected(tmp_path, what):
+    prog, _, _ = _norm_output_program(tmp_path, name=what.replace(" ", "_"))
+    g = prog.g
+    norm_index = len(g.ops) - 1
+    if what == "second writer":        # only in-place ops of the fixed width may follow the first writer
+        g.ops.append({**g.ops[norm_index], "src0": g.buffer("x", 48)})
+        bad = len(g.ops) - 1
+    elif what == "norm before logit_rows":
+        g.ops.insert(1, {**g.ops[norm_index], "src0": g.buffer("x", 48)})
+        bad = 1
+    else:
+        g.ops[norm_index]["src0"] = BUF_LOGITS
+        bad = norm_index
+    with pytest.raises(NativeError) as info:
+        prog.model(n_batch=8)
+    assert f"at op {bad}:" in str(info.value) and "invalid argument" in str(info.value)
+
+
+def test_gelu_erf_and_rows_by_position(tmp_path):
+    rng = np.random.default_rng(5)
+    tokens_table = (3 * rng.standard_normal((8, 32))).astype(np.float32)
+    positions_table = rng.standard_normal((8, 32)).astype(np.float32)
+    prog = OpProgram(tmp_path, {"x": tokens_table, "p": positions_table}, out_widths=[32, 32])
+    g = prog.g
+    x = g.get_rows("x", "x", 32)
+    p = g.get_rows("p", "p", 32, by_position=True)
+    assert g.ops[-1]["kind"] == OP["get_pos_rows"]
+    gx = g.buffer("gx", 32)
+    g.gated("gelu_erf", x, None, gx)
+    prog.finish([gx, p])
+    tokens, positions = [5, 0, 7], [2, 3, 6]
+    gelu, rows = prog.model(n_batch=4).run(tokens, positions)
+    v = tokens_table[tokens].astype(np.float64)
+    want = 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))
+    assert np.abs(gelu - want).max() <= 1e-5 * np.abs(want).max()
+    assert np.array_equal(rows, positions_table[positions])
