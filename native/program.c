@@ -230,6 +230,7 @@ void ll_model_free(ll_model *m) {
         free(m->attn[t].v);
     }
     free(m->attn);
+    free(m->op_ns);
     free(m->buffers);
     free(m->buffer_width);
     free(m->ops);
@@ -353,6 +354,7 @@ static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth) {
 static void ll_forward_job(void *arg, int ith, int nth) {
     ll_batch *b = arg;
     ll_model *m = b->model;
+    int64_t start = ith == 0 && m->op_ns ? ll_now_ns() : 0;
     for (int i = 0; i < m->n_ops; i++) {
         ll_run_op(&m->ops[i], b, ith, nth);
         if (ith == 0) {
@@ -360,8 +362,22 @@ static void ll_forward_job(void *arg, int ith, int nth) {
             if (m->ops[i].kind == LL_OP_LOGIT_ROWS) b->rows = b->n_logits;
         }
         ll_pool_barrier(b->ctx->pool);
+        if (ith == 0 && m->op_ns) { /* the op's time until every thread finished it */
+            const int64_t now = ll_now_ns();
+            m->op_ns[i] += now - start;
+            start = now;
+        }
         if (m->stop) return;
     }
+}
+
+int ll_model_profile(ll_model *m, int on, int64_t *op_ns_out) {
+    if (!m) return LL_ERR_INVALID_ARG;
+    if (op_ns_out && m->op_ns) memcpy(op_ns_out, m->op_ns, sizeof(int64_t) * (size_t)m->n_ops);
+    else if (op_ns_out) memset(op_ns_out, 0, sizeof(int64_t) * (size_t)m->n_ops);
+    free(m->op_ns);
+    m->op_ns = on ? calloc((size_t)m->n_ops, sizeof(int64_t)) : NULL;
+    return on && !m->op_ns ? LL_ERR_NOMEM : LL_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------

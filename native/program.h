@@ -30,6 +30,8 @@ struct ll_model {
     size_t matmul_scratch;      /* bytes of ctx->scratch the largest matmul needs */
     int64_t logits_width;       /* floats per row of the caller's logits array (0: no logits) */
     volatile int stop;          /* copied from the context's abort flag by thread 0 between ops */
+    int64_t *op_ns;             /* [n_ops] wall ns of each op (its barrier included), summed over calls;
+                                   NULL while profiling is off */
 };
 
 /* What one forward call works on; shared by all threads of the job. */

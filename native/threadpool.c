@@ -51,7 +51,7 @@ static inline void ll_cpu_relax(void) {
 #endif
 }
 
-static int64_t ll_now_ns(void) {
+int64_t ll_now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;

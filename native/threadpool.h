@@ -44,4 +44,7 @@ void ll_pool_barrier(ll_pool *pool);
  * returned to exactly one thread). A thread loops until the index passes its item count. */
 int64_t ll_pool_next_chunk(ll_pool *pool);
 
+/* CLOCK_MONOTONIC in ns (spin deadlines, op timing). */
+int64_t ll_now_ns(void);
+
 #endif

@@ -16,6 +16,7 @@ from ..errors import ContextLengthExceeded, NativeError, UsageError
 from ..gguf import GGMLType, GGUFFile, TensorInfo
 from ..models import architecture_module
 from ..models.base import OP, GraphBuilder, HParams
+from . import profile
 from .native import Context, check
 
 KV_TYPES = {"f16": GGMLType.F16, "q8_0": GGMLType.Q8_0, "f32": GGMLType.F32}
@@ -62,6 +63,10 @@ class NativeModel:
         self._ptr = self._create(graph)
         self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
         self.forward_seconds = 0.0  # wall time spent inside ll_forward, for overhead accounting
+        self._op_labels = profile.op_labels(graph.ops)
+        self.profiling = profile.enabled()
+        if self.profiling:
+            self.op_times()
         self.embedding = graph.hidden_output  # rows are hidden states [n_embd], not logits
         position_tables = [op["w_rows"] for op in graph.ops if op["kind"] == OP["get_pos_rows"]]
         self.max_positions = min(position_tables) if position_tables else None  # absolute position table rows
@@ -156,6 +161,8 @@ class NativeModel:
             ffi.from_buffer("int32_t[]", rows), rows.size, ffi.from_buffer("float[]", logits),
         )
         self.forward_seconds += time.perf_counter() - start
+        if self.profiling and status == 0:
+            profile.logger.warning(profile.report(n, self.op_times()))
         if status == LL_ERR_KV_FULL:
             raise ContextLengthExceeded(
                 f"the KV cache has {self.config.n_ctx - self.kv_used} free cells of {self.config.n_ctx}; "
@@ -178,6 +185,13 @@ class NativeModel:
             raise ContextLengthExceeded(f"position {int(positions.max())} is beyond the model's {self.max_positions} "
                                         f"position embeddings", n_tokens=int(positions.max()) + 1,
                                         n_ctx=self.max_positions)
+
+    def op_times(self, keep_profiling: bool = True) -> dict[str, int]:
+        """ns per op kind since the last call (empty while profiling was off); profiling stays on
+        (or is turned on) unless keep_profiling is False."""
+        ns = self.native.ffi.new("int64_t[]", max(len(self._op_labels), 1))
+        check(self.native, self.native.lib.ll_model_profile(self._ptr, int(keep_profiling), ns))
+        return profile.by_label(self._op_labels, ns)
 
     def set_abort(self, flag: bool) -> None:
         for context in {id(c): c for c in (self.context, self.batch_context)}.values():

@@ -209,6 +209,11 @@ int64_t ll_model_buffer_bytes(const ll_model *model);
 int ll_forward(ll_ctx *ctx, ll_model *model, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
                int32_t n, const int32_t *logit_rows, int32_t n_logits, float *logits_out);
 
+/* Per-op timing: copies the ns each op took (summed over the forward calls since the last
+ * ll_model_profile call; zeros when profiling was off) to op_ns_out [n_ops] if not NULL, then
+ * restarts the counts with profiling on (on = 1) or turns it off (on = 0). */
+int ll_model_profile(ll_model *model, int on, int64_t *op_ns_out);
+
 /* Raise (1) or clear (0) the abort flag polled between ops. Safe from any thread. */
 void ll_ctx_set_abort(ll_ctx *ctx, int flag);
 
