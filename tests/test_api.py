@@ -164,6 +164,13 @@ def test_context_shift_keeps_generating_past_the_context(default_model_path):
         assert shifting.input_ids[:5].tolist() == prompt[:5]  # BOS + the 4 kept tokens survive every shift
 
 
+def test_context_shift_can_keep_the_whole_first_prompt(default_model_path):
+    with Llama(default_model_path, n_ctx=40, context_shift=True, n_keep=-1, verbose=False) as shifting:
+        prompt = shifting.tokenize(b"Keep all of this: one two three four five six")
+        shifting(prompt, max_tokens=60, temperature=0)
+        assert shifting.input_ids[:len(prompt)].tolist() == prompt and shifting.n_tokens <= 40
+
+
 def test_cancel_stops_within_one_forward_and_the_next_call_works(llm):
     llm.reset()
     generation = llm.start_generation(llm.tokenize(b"Once upon a time"), SamplingParams(temperature=0))
