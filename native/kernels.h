@@ -33,6 +33,18 @@ typedef void (*ll_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y)
 typedef void (*ll_gemm_tile_fn)(int64_t n, float *out, int64_t out_stride, const void *w, int64_t w_stride,
                                 int nr, const void *a, int64_t a_stride, int nc);
 
+/* The per-cell attention path's V sum for an F16 cache, kept as ggml keeps it: in an fp16 vector.
+ * acc[hd] (zeroed here) folds in step t < n: the hd halves v_t at v + cells[t] * v_stride bytes,
+ * with weight w[t], after the running sum's rescale factor rescale[t] (1: none):
+ *   if rescale[t] != 1: acc *= rescale[t], rounded to fp16 if t <= round_until;
+ *   acc = fmaf(v_t, w[t], acc), rounded to fp16 if t < round_until.
+ * Returns the first step t < round_until whose acc reached 65520 in magnitude before its rounding
+ * (where fp16 overflows), else n: the caller then runs it again with round_until = that step, so
+ * that the sum goes on in f32 from there (ggml's would be inf, then NaN). */
+typedef int32_t (*ll_attn_mix_f16_fn)(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells,
+                                      const float *w, const float *rescale, int32_t n, int32_t round_until,
+                                      float *acc);
+
 typedef struct {
     const char *name;                    /* "Q4_K" ... (NULL: type unknown to the table) */
     int block_size;                      /* elements per block */
@@ -44,6 +56,7 @@ typedef struct {
     ll_gemm_tile_fn gemm_tile;
     int gemm_tile_rows;                  /* most weight rows gemm_tile takes at once (nr <= this) */
     int gemm_tile_cols;                  /* most activation rows gemm_tile takes at once (nc <= this) */
+    ll_attn_mix_f16_fn attn_mix_f16;     /* F16 only (the V cache type) */
 } ll_type_kernels;
 
 extern ll_type_kernels LL_KERNELS[LL_TYPE_COUNT];
@@ -174,5 +187,11 @@ void vec_dot_q3_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q4_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q5_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+
+int32_t attn_mix_f16_ref(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells, const float *w,
+                         const float *rescale, int32_t n, int32_t round_until, float *acc);
+/* The same over values [d0, d1) of the rows only (the overflow test looks at those values). */
+int32_t attn_mix_f16_span_ref(int64_t d0, int64_t d1, const uint8_t *v, size_t v_stride, const int32_t *cells,
+                              const float *w, const float *rescale, int32_t n, int32_t round_until, float *acc);
 
 #endif

@@ -28,5 +28,6 @@
 #include "kv_cache.c"
 #include "kv_state.c"
 #include "attention.c"
+#include "attention_tiled.c"
 #include "program.c"
 #include "sampling.c"
