@@ -68,7 +68,7 @@ static void ll_cell_mix(const ll_attn_view *a, const int32_t *cells, const float
  * values): from that step on this sum goes on in f32. */
 static void ll_cell_mix_f16(const ll_attn_view *a, const int32_t *cells, const float *w, const float *rescale,
                             int32_t n, float *acc) {
-    const ll_attn_mix_f16_fn mix = LL_KERNELS[LL_TYPE_F16].attn_mix_f16;
+    const ll_attn_mix_f16_fn mix = LL_ATTN_KERNELS.mix_f16;
     const uint8_t *v = a->v + a->v_off;
     const int32_t overflow = mix(a->hd_v, v, a->v_row_bytes, cells, w, rescale, n, n, acc);
     if (overflow < n) mix(a->hd_v, v, a->v_row_bytes, cells, w, rescale, n, overflow, acc);

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include "program.h"
 
-#define LL_ATTN_TILE 64           /* KV cells per tile in the large-batch path */
 #define LL_ATTN_TILED_ROWS 64     /* batches of at least this many rows take that path (as ggml's) */
 #define LL_ATTN_BLOCK_QUERIES 64  /* large-batch path: (row, head) queries per unit, at least */
 

@@ -7,8 +7,8 @@
  * cells' position range alone, without a look at its data.
  *
  * Per (row, head) the arithmetic is ggml's tiled kernel's: each score is an fmaf chain over the
- * head dim (vectorized across the tile's cells), the tile's max rescales the state once, then the
- * visible cells' weights exp(score - max) and V rows are folded in cell order. Nothing of it
+ * head dim (LL_ATTN_KERNELS.tile_dots, across the tile's cells), the tile's max rescales the state once, then the
+ * visible cells' weights exp(score - max) and V rows are folded in cell order (tile_mix). Nothing of it
  * depends on the block, the unit or the thread, so results are the same for any thread count. */
 #include <math.h>
 #include <string.h>
@@ -76,40 +76,11 @@ static void ll_tile_load(const ll_attn_view *a, int32_t c0, int nc, float *kt, f
         a->vk->dequantize_row(a->v + (size_t)(c0 + i) * a->v_row_bytes + a->v_off, vt + i * a->hd_v, a->hd_v);
 }
 
-/* dot[c] = q . k_c for the tile's cells, each an fmaf chain over d (the loop over c vectorizes). */
-static void ll_tile_dots(const float *q, const float *kt, int64_t hd, float *dot) {
-    float acc[LL_ATTN_TILE] = {0.0f};
-    for (int64_t d = 0; d < hd; d++) {
-        const float qd = q[d];
-        const float *k = kt + d * LL_ATTN_TILE;
-        for (int c = 0; c < LL_ATTN_TILE; c++) acc[c] = fmaf(qd, k[c], acc[c]);
-    }
-    memcpy(dot, acc, sizeof acc);
-}
-
-#define LL_MIX_SPAN 64 /* acc values kept in registers while the cells are folded in */
-
-/* acc[hd_v] += w[i] * V row cells[i], for i < n in order (an fmaf chain per value). */
-static void ll_tile_mix(float *acc, const float *w, const int32_t *cells, int n, const float *vt, int64_t hd_v) {
-    int64_t d0 = 0;
-    for (; d0 + LL_MIX_SPAN <= hd_v; d0 += LL_MIX_SPAN) {
-        float part[LL_MIX_SPAN];
-        memcpy(part, acc + d0, sizeof part);
-        for (int i = 0; i < n; i++) {
-            const float wi = w[i], *v = vt + cells[i] * hd_v + d0;
-            for (int d = 0; d < LL_MIX_SPAN; d++) part[d] = fmaf(wi, v[d], part[d]);
-        }
-        memcpy(acc + d0, part, sizeof part);
-    }
-    for (; d0 < hd_v; d0++)
-        for (int i = 0; i < n; i++) acc[d0] = fmaf(w[i], vt[cells[i] * hd_v + d0], acc[d0]);
-}
-
 /* Folds one tile's visible cells into a query's state (online softmax, a tile at a time). */
 static void ll_tile_fold(const ll_attn_view *a, const float *q, const float *kt, const float *vt,
                          const int32_t *cells, int n, ll_query_state st) {
     float dot[LL_ATTN_TILE], w[LL_ATTN_TILE];
-    ll_tile_dots(q, kt, a->hd_k, dot);
+    LL_ATTN_KERNELS.tile_dots(a->hd_k, q, kt, dot);
     float tile_max = -INFINITY;
     for (int i = 0; i < n; i++) {
         w[i] = ll_attn_logit(a, dot[cells[i]]);
@@ -126,7 +97,7 @@ static void ll_tile_fold(const ll_attn_view *a, const float *q, const float *kt,
         w[i] = expf(w[i] - *st.max);
         tile_sum += w[i];
     }
-    ll_tile_mix(st.acc, w, cells, n, vt, a->hd_v);
+    LL_ATTN_KERNELS.tile_mix(a->hd_v, vt, cells, w, n, st.acc);
     *st.sum += (float)tile_sum;
 }
 

@@ -435,55 +435,6 @@ static void quantize_row_q8_K_avx2(const float *src, void *dst, int64_t n) {
     for (int64_t b = 0; b < n / QK_K; b++) quantize_block_q8_K_avx2(src + b * QK_K, y + b);
 }
 
-/* ---- the per-cell attention path's fp16 V sum (kernels.h: ll_attn_mix_f16_fn) ----
- * 64 values at a time stay in 8 registers over all the steps; rounding to fp16 and back through
- * F16C is attn_mix_f16_span_ref's rounding. Values past the last whole 64 go through that. */
-
-#define LL_MIX16_VECS 8 /* registers of 8 values per span */
-
-static inline __m256 round_f16_avx2(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
-
-/* One span of 64 values at d0; returns its first overflow step (or n). */
-static int32_t attn_mix_f16_span_avx2(int64_t d0, const uint8_t *v, size_t v_stride, const int32_t *cells,
-                                      const float *w, const float *rescale, int32_t n, int32_t round_until,
-                                      float *acc) {
-    __m256 x[LL_MIX16_VECS];
-    for (int j = 0; j < LL_MIX16_VECS; j++) x[j] = _mm256_setzero_ps();
-    const __m256 limit = _mm256_set1_ps(65520.0f), magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    int32_t overflow = n;
-    for (int32_t t = 0; t < n; t++) {
-        const ll_fp16 *row = (const ll_fp16 *)(v + (size_t)cells[t] * v_stride) + d0; /* [64] */
-        if (rescale[t] != 1.0f) {
-            const __m256 r = _mm256_set1_ps(rescale[t]);
-            for (int j = 0; j < LL_MIX16_VECS; j++) x[j] = _mm256_mul_ps(x[j], r);
-            if (t <= round_until)
-                for (int j = 0; j < LL_MIX16_VECS; j++) x[j] = round_f16_avx2(x[j]);
-        }
-        const __m256 wt = _mm256_set1_ps(w[t]);
-        for (int j = 0; j < LL_MIX16_VECS; j++) x[j] = _mm256_fmadd_ps(load_f16x8_avx2(row + 8 * j), wt, x[j]);
-        if (t >= round_until) continue;
-        __m256 big = _mm256_setzero_ps();
-        for (int j = 0; j < LL_MIX16_VECS; j++) {
-            big = _mm256_or_ps(big, _mm256_cmp_ps(_mm256_and_ps(x[j], magnitude), limit, _CMP_GE_OQ));
-            x[j] = round_f16_avx2(x[j]);
-        }
-        if (overflow == n && _mm256_movemask_ps(big)) overflow = t;
-    }
-    for (int j = 0; j < LL_MIX16_VECS; j++) _mm256_storeu_ps(acc + d0 + 8 * j, x[j]);
-    return overflow;
-}
-
-static int32_t attn_mix_f16_avx2(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells, const float *w,
-                                 const float *rescale, int32_t n, int32_t round_until, float *acc) {
-    const int64_t span = 8 * LL_MIX16_VECS, whole = hd / span * span;
-    int32_t first = attn_mix_f16_span_ref(whole, hd, v, v_stride, cells, w, rescale, n, round_until, acc);
-    for (int64_t d0 = 0; d0 < whole; d0 += span) {
-        const int32_t o = attn_mix_f16_span_avx2(d0, v, v_stride, cells, w, rescale, n, round_until, acc);
-        first = o < first ? o : first;
-    }
-    return first;
-}
-
 /* Defined in quant/avx2_kquants.c, which variant.c includes right after this file. */
 static void ll_fill_kquants_avx2(ll_type_kernels *t);
 /* Defined in quant/avx2_gemv.c (the matmul tiles), included after avx2_kquants.c. */
@@ -494,7 +445,6 @@ void ll_fill_kernels_avx2(ll_type_kernels *t) {
     t[LL_TYPE_F16].vec_dot = vec_dot_f16_f16_avx2;
     t[LL_TYPE_F16].dequantize_row = dequantize_row_f16_avx2;
     t[LL_TYPE_F16].quantize_row = quantize_row_f16_avx2;
-    t[LL_TYPE_F16].attn_mix_f16 = attn_mix_f16_avx2;
     t[LL_TYPE_BF16].vec_dot = vec_dot_bf16_bf16_avx2;
     t[LL_TYPE_BF16].dequantize_row = dequantize_row_bf16_avx2;
     t[LL_TYPE_Q4_0].vec_dot = vec_dot_q4_0_q8_0_avx2;

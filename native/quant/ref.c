@@ -11,7 +11,6 @@
  * Unpacking a block into small integers (ref_unpack_*) is shared by dequantize and vec_dot, so each
  * bit layout is written once. Static helpers carry the ref_ prefix: every ISA file lands in the
  * same translation unit (native/variant.c). */
-#include <math.h>
 #include "../kernels.h"
 
 /* ---- unpacking: one block -> its integer values ---- */
@@ -433,37 +432,6 @@ void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-/* ---- the per-cell attention path's fp16 V sum ---- */
-
-static float ref_round_f16(float x) { return ll_fp16_to_f32(ll_f32_to_fp16(x)); }
-
-int32_t attn_mix_f16_span_ref(int64_t d0, int64_t d1, const uint8_t *v, size_t v_stride, const int32_t *cells,
-                              const float *w, const float *rescale, int32_t n, int32_t round_until, float *acc) {
-    int32_t overflow = n;
-    for (int64_t d = d0; d < d1; d++) acc[d] = 0.0f;
-    for (int32_t t = 0; t < n; t++) {
-        const ll_fp16 *row = (const ll_fp16 *)(v + (size_t)cells[t] * v_stride); /* [d1] */
-        float amax = 0.0f;
-        for (int64_t d = d0; d < d1; d++) {
-            float x = acc[d];
-            if (rescale[t] != 1.0f) {
-                x *= rescale[t];
-                if (t <= round_until) x = ref_round_f16(x);
-            }
-            x = fmaf(ll_fp16_to_f32(row[d]), w[t], x);
-            amax = fmaxf(amax, fabsf(x));
-            acc[d] = t < round_until ? ref_round_f16(x) : x;
-        }
-        if (t < round_until && amax >= 65520.0f && overflow == n) overflow = t;
-    }
-    return overflow;
-}
-
-int32_t attn_mix_f16_ref(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells, const float *w,
-                         const float *rescale, int32_t n, int32_t round_until, float *acc) {
-    return attn_mix_f16_span_ref(0, hd, v, v_stride, cells, w, rescale, n, round_until, acc);
-}
-
 /* ---- the table ---- */
 
 static void ref_set_type(ll_type_kernels *t, int type, const char *name, int block_size, int block_bytes,
@@ -479,7 +447,6 @@ void ll_fill_kernels_ref(ll_type_kernels *t) {
                  dequantize_row_f32_ref, quantize_row_f32_ref, vec_dot_f32_f32_ref);
     ref_set_type(t, LL_TYPE_F16, "F16", 1, sizeof(ll_fp16), LL_TYPE_F16,
                  dequantize_row_f16_ref, quantize_row_f16_ref, vec_dot_f16_f16_ref);
-    t[LL_TYPE_F16].attn_mix_f16 = attn_mix_f16_ref;
     ref_set_type(t, LL_TYPE_BF16, "BF16", 1, sizeof(ll_bf16), LL_TYPE_BF16,
                  dequantize_row_bf16_ref, quantize_row_bf16_ref, vec_dot_bf16_bf16_ref);
     ref_set_type(t, LL_TYPE_Q4_0, "Q4_0", QK4_0, sizeof(block_q4_0), LL_TYPE_Q8_0,
