@@ -1,150 +1,152 @@
-/* Flash-style attention over the KV cache: for one query head, visit the visible cells keeping a
- * running max and sum (online softmax), so memory is O(head_dim), never O(n^2). GQA/MQA map query
- * head h to KV head h / (n_head / n_head_kv); nothing is copied. The arithmetic follows ggml's CPU
- * flash attention step for step (query in the K type's dot-product type, one cell at a time,
- * fp16 accumulator for fp16 V) so results track llama.cpp's. */
+/* Flash-style attention over the KV cache: for each query, visit the visible cells keeping a
+ * running max and sum (online softmax), so memory is O(head_dim) per query, never O(n^2). GQA/MQA
+ * map query head h to KV head h / (n_head / n_head_kv); nothing is copied.
+ *
+ * Batches of LL_ATTN_TILED_ROWS rows or more take the tiled path (attention_tiled.c). Smaller
+ * ones (decode) take this file's per-cell path, one (row, head) per unit, whose arithmetic follows
+ * ggml's CPU flash attention step for step (query in the K type's dot-product type, one cell at a
+ * time, fp16 accumulator for fp16 V) so results track llama.cpp's. The steps are split by what
+ * they depend on: first every visible cell's score (the K type's vec_dot), then the running max,
+ * weights and rescale factors (scalar, in cell order), then the V sum over all cells at once (a
+ * kernel for fp16 V that keeps ggml's rounding after every step). */
 #include <math.h>
-#include "program.h"
+#include <stdlib.h>
+#include <string.h>
+#include "attention.h"
 
-#define LL_FP16_OVERFLOW 65520.0f  /* the smallest magnitude that rounds to an infinite half */
-
-typedef struct {
-    const ll_type_kernels *kk, *vk;  /* kernels of the K and V cache types */
-    const uint8_t *k, *v;            /* this layer's cache: [n_ctx, k_row_bytes], [n_ctx, v_row_bytes] */
-    size_t k_row_bytes, v_row_bytes;
-    size_t k_off, v_off;             /* byte offset of the KV head inside a row */
-    int64_t hd_k, hd_v;              /* head dims */
-    float scale, softcap;
-} ll_attn_view;
-
-typedef struct {
-    float max, sum;                  /* running max of the scores and sum of exp(score - max) */
-    float *acc;                      /* [hd_v] running sum of exp(score - max) * V */
-    ll_fp16 *acc16;                  /* [hd_v] acc rounded to half after every step (fp16 V only) */
-} ll_softmax_state;
-
-static int ll_cell_visible(const ll_kv *kv, const ll_op *op, int32_t c, int32_t qpos, int32_t qseq) {
-    const int32_t p = kv->pos[c];
-    if (p < 0 || kv->seq[c] != qseq) return 0;
-    if (op->causal && p > qpos) return 0;
-    return !(op->window > 0 && qpos - p >= op->window);
+/* The visible cells of a query, in cell order; returns their count. */
+static int32_t ll_visible_cells(const ll_kv *kv, const ll_op *op, int32_t qpos, int32_t qseq, int32_t *cells) {
+    int32_t n = 0;
+    for (int32_t c = 0; c < kv->extent; c++)
+        if (ll_cell_visible(kv, op, c, qpos, qseq)) cells[n++] = c;
+    return n;
 }
 
-/* acc <- half(acc) when V is fp16: ggml accumulates fp16 V rows in an fp16 vector, and the
- * models are sensitive enough that matching llama.cpp's logits needs the same rounding. */
-static void ll_round_acc(const ll_attn_view *a, ll_softmax_state *st) {
-    if (!st->acc16) return;
-    LL_KERNELS[LL_TYPE_F16].quantize_row(st->acc, st->acc16, a->hd_v);
-    LL_KERNELS[LL_TYPE_F16].dequantize_row(st->acc16, st->acc, a->hd_v);
+/* scores[i] = the logit of cells[i] for query q (in the K type's vec_dot_type). */
+static void ll_cell_scores(const ll_attn_view *a, const void *q, const int32_t *cells, int32_t n, float *scores) {
+    for (int32_t i = 0; i < n; i++) {
+        float dot;
+        a->kk->vec_dot(a->hd_k, &dot, a->k + (size_t)cells[i] * a->k_row_bytes + a->k_off, q);
+        scores[i] = ll_attn_logit(a, dot);
+    }
 }
 
-static float ll_attn_score(const ll_attn_view *a, int32_t cell, const void *q) {
-    float score;
-    a->kk->vec_dot(a->hd_k, &score, a->k + (size_t)cell * a->k_row_bytes + a->k_off, q);
-    return score;
+/* The online softmax's scalar side, one cell at a time: w[i] <- the weight of cell i (in place of
+ * its score), rescale[i] <- the factor the running sum is multiplied by first (1: none).
+ * Returns the final running sum of the weights. */
+static float ll_cell_weights(float *w, float *rescale, int32_t n) {
+    float max = -INFINITY, sum = 0.0f;
+    for (int32_t i = 0; i < n; i++) {
+        const float score = w[i];
+        float weight = 1.0f, correction = 1.0f;
+        if (score > max) { /* new max: rescale what was summed so far */
+            correction = expf(max - score); /* exp(-inf) = 0 on the first cell */
+            max = score;
+        } else {
+            weight = expf(score - max);
+        }
+        w[i] = weight;
+        rescale[i] = correction;
+        sum = sum * correction + weight;
+    }
+    return sum;
 }
 
-/* Folds one visible cell into the running state (online softmax, one cell at a time). */
-static void ll_attn_cell(const ll_attn_view *a, int32_t cell, const void *q, ll_attn_scratch *s,
-                         ll_softmax_state *st) {
-    float score = ll_attn_score(a, cell, q);
-    score *= a->scale;
-    if (a->softcap > 0.0f) score = a->softcap * tanhf(score / a->softcap);
-    float weight = 1.0f, correction = 1.0f;
-    if (score > st->max) { /* new max: rescale what was summed so far */
-        correction = expf(st->max - score); /* exp(-inf) = 0 on the first cell */
-        st->max = score;
-        for (int64_t d = 0; d < a->hd_v; d++) st->acc[d] *= correction;
-        ll_round_acc(a, st);
+/* acc[hd_v] = the V sum of the cells, in f32 (V types other than F16). */
+static void ll_cell_mix(const ll_attn_view *a, const int32_t *cells, const float *w, const float *rescale, int32_t n,
+                        float *v, float *acc) {
+    for (int32_t i = 0; i < n; i++) {
+        if (rescale[i] != 1.0f)
+            for (int64_t d = 0; d < a->hd_v; d++) acc[d] *= rescale[i];
+        a->vk->dequantize_row(a->v + (size_t)cells[i] * a->v_row_bytes + a->v_off, v, a->hd_v);
+        for (int64_t d = 0; d < a->hd_v; d++) acc[d] = fmaf(v[d], w[i], acc[d]);
+    }
+}
+
+/* acc[hd_v] = the V sum of the cells with ggml's fp16 accumulator (F16 V). Once a sum reaches the
+ * fp16 range, ggml's accumulator overflows (inf, then NaN: many near-max keys times large V
+ * values): from that step on this sum goes on in f32. */
+static void ll_cell_mix_f16(const ll_attn_view *a, const int32_t *cells, const float *w, const float *rescale,
+                            int32_t n, float *acc) {
+    const ll_attn_mix_f16_fn mix = LL_ATTN_KERNELS.mix_f16;
+    const uint8_t *v = a->v + a->v_off;
+    const int32_t overflow = mix(a->hd_v, v, a->v_row_bytes, cells, w, rescale, n, n, acc);
+    if (overflow < n) mix(a->hd_v, v, a->v_row_bytes, cells, w, rescale, n, overflow, acc);
+}
+
+/* The small-batch path: out[hd_v] for one (row, head). */
+static void ll_attention_cell_unit(const ll_op *op, const ll_batch *b, int32_t row, int head, ll_attn_scratch *s) {
+    const ll_kv *kv = &b->model->kv;
+    const ll_attn_view a = ll_attn_view_of(op, kv, head / (op->n_head / op->n_head_kv));
+    const float *q = b->model->buffers[op->src0] + (int64_t)row * op->n + (int64_t)head * op->group;
+    float *out = b->model->buffers[op->dst] + (int64_t)row * b->model->buffer_width[op->dst] + (int64_t)head * a.hd_v;
+    LL_KERNELS[a.kk->vec_dot_type].quantize_row(q, s->q, a.hd_k);
+    const int32_t n = ll_visible_cells(kv, op, b->pos[row], b->seq[row], s->cells);
+    ll_cell_scores(&a, s->q, s->cells, n, s->scores);
+    const float sum = ll_cell_weights(s->scores, s->rescale, n);
+    memset(s->acc, 0, sizeof(float) * (size_t)a.hd_v);
+    if (kv->type_v == LL_TYPE_F16) {
+        ll_cell_mix_f16(&a, s->cells, s->scores, s->rescale, n, s->acc);
     } else {
-        weight = expf(score - st->max);
+        ll_cell_mix(&a, s->cells, s->scores, s->rescale, n, s->v, s->acc);
     }
-    a->vk->dequantize_row(a->v + (size_t)cell * a->v_row_bytes + a->v_off, s->v, a->hd_v);
-    float amax = 0.0f;
-    for (int64_t d = 0; d < a->hd_v; d++) {
-        st->acc[d] = fmaf(s->v[d], weight, st->acc[d]);
-        amax = fmaxf(amax, fabsf(st->acc[d]));
-    }
-    /* ggml's fp16 accumulator overflows (inf, then NaN) once a sum reaches the fp16 range
-     * (many near-max keys times large V values): from there on this unit sums in f32. */
-    if (amax >= LL_FP16_OVERFLOW) st->acc16 = NULL;
-    ll_round_acc(a, st);
-    st->sum = st->sum * correction + weight;
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int64_t d = 0; d < a.hd_v; d++) out[d] = s->acc[d] * inv;
 }
 
-static ll_attn_view ll_attn_view_of(const ll_op *op, const ll_kv *kv, int head) {
-    const ll_kv_layer *layer = &kv->layers[op->layer];
-    const ll_type_kernels *kk = &LL_KERNELS[kv->type_k], *vk = &LL_KERNELS[kv->type_v];
-    const int kv_head = head / (op->n_head / op->n_head_kv);
-    const int64_t hd_v = layer->v_width / op->n_head_kv;
-    return (ll_attn_view){
-        .kk = kk, .vk = vk, .k = layer->k, .v = layer->v,
-        .k_row_bytes = layer->k_row_bytes, .v_row_bytes = layer->v_row_bytes,
-        .k_off = (size_t)(kv_head * op->group / kk->block_size) * (size_t)kk->block_bytes,
-        .v_off = (size_t)(kv_head * hd_v / vk->block_size) * (size_t)vk->block_bytes,
-        .hd_k = op->group, .hd_v = hd_v, .scale = op->scale, .softcap = op->softcap,
-    };
+/* ---------------------------------------------------------------------------------------------
+ * Units and scratch (program.h). */
+
+static int ll_attention_tiled(const ll_batch *b) { return b->n >= LL_ATTN_TILED_ROWS; }
+
+int64_t ll_attention_units(const ll_op *op, const ll_batch *b) {
+    return ll_attention_tiled(b) ? ll_attention_tiled_units(op, b) : (int64_t)b->rows * op->n_head;
 }
 
-/* One tile of up to LL_ATTN_TILE cells (f32 query; scores, exp and V in f32): the tile's max
- * rescales the state once, then every cell's weight and V row are folded in order. */
-static void ll_attn_tile(const ll_attn_view *a, const int32_t *cells, int nc, const float *q, ll_attn_scratch *s,
-                         ll_softmax_state *st) {
-    float tile_max = -INFINITY;
-    for (int i = 0; i < nc; i++) {
-        a->kk->dequantize_row(a->k + (size_t)cells[i] * a->k_row_bytes + a->k_off, s->v, a->hd_k);
-        float dot = 0.0f;
-        for (int64_t d = 0; d < a->hd_k; d++) dot = fmaf(q[d], s->v[d], dot);
-        dot *= a->scale;
-        if (a->softcap > 0.0f) dot = a->softcap * tanhf(dot / a->softcap);
-        s->scores[i] = dot;
-        tile_max = fmaxf(tile_max, dot);
-    }
-    if (tile_max > st->max) {
-        const float correction = expf(st->max - tile_max);
-        for (int64_t d = 0; d < a->hd_v; d++) st->acc[d] *= correction;
-        st->sum *= correction;
-        st->max = tile_max;
-    }
-    double tile_sum = 0.0;
-    for (int i = 0; i < nc; i++) {
-        const float weight = expf(s->scores[i] - st->max);
-        tile_sum += weight;
-        a->vk->dequantize_row(a->v + (size_t)cells[i] * a->v_row_bytes + a->v_off, s->v, a->hd_v);
-        for (int64_t d = 0; d < a->hd_v; d++) st->acc[d] = fmaf(weight, s->v[d], st->acc[d]);
-    }
-    st->sum += (float)tile_sum;
-}
-
-/* The large-batch path (ggml's tiled kernel, used for batches of LL_ATTN_TILED_ROWS rows or more). */
-static void ll_attention_tiled(const ll_attn_view *a, const ll_op *op, const ll_kv *kv, const float *q,
-                               int32_t qpos, int32_t qseq, ll_attn_scratch *s, ll_softmax_state *st) {
-    int32_t cells[LL_ATTN_TILE];
-    for (int32_t t0 = 0; t0 < kv->extent; t0 += LL_ATTN_TILE) {
-        int nc = 0;
-        for (int32_t c = t0; c < kv->extent && c < t0 + LL_ATTN_TILE; c++)
-            if (ll_cell_visible(kv, op, c, qpos, qseq)) cells[nc++] = c;
-        if (nc) ll_attn_tile(a, cells, nc, q, s, st);
-    }
-}
-
-void ll_attention_unit(const ll_op *op, const ll_batch *batch, int32_t row, int head, ll_attn_scratch *s,
-                       float *out) {
-    const ll_kv *kv = &batch->model->kv;
-    const ll_attn_view a = ll_attn_view_of(op, kv, head);
-    const float *q = batch->model->buffers[op->src0] + (int64_t)row * op->n + (int64_t)head * op->group;
-    const int tiled = batch->n >= LL_ATTN_TILED_ROWS;
-    ll_softmax_state st = {.max = -INFINITY, .sum = 0.0f, .acc = s->acc,
-                           .acc16 = !tiled && kv->type_v == LL_TYPE_F16 ? s->acc16 : NULL};
-    for (int64_t d = 0; d < a.hd_v; d++) st.acc[d] = 0.0f;
-    const int32_t qpos = batch->pos[row], qseq = batch->seq[row];
-    if (tiled) {
-        ll_attention_tiled(&a, op, kv, q, qpos, qseq, s, &st);
+void ll_attention_run(const ll_op *op, const ll_batch *b, int64_t unit, ll_attn_scratch *s) {
+    if (ll_attention_tiled(b)) {
+        ll_attention_tiled_unit(op, b, unit, s);
     } else {
-        LL_KERNELS[a.kk->vec_dot_type].quantize_row(q, s->q, a.hd_k);
-        for (int32_t c = 0; c < kv->extent; c++)
-            if (ll_cell_visible(kv, op, c, qpos, qseq)) ll_attn_cell(&a, c, s->q, s, &st);
+        ll_attention_cell_unit(op, b, (int32_t)(unit / op->n_head), (int)(unit % op->n_head), s);
     }
-    const float inv = st.sum > 0.0f ? 1.0f / st.sum : 0.0f;
-    for (int64_t d = 0; d < a.hd_v; d++) out[d] = st.acc[d] * inv;
+}
+
+ll_attn_scratch *ll_attn_scratch_new(int64_t hd, int max_group, int32_t n_ctx) {
+    ll_attn_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    const size_t queries = (size_t)(max_group > LL_ATTN_BLOCK_QUERIES ? max_group : LL_ATTN_BLOCK_QUERIES);
+    const size_t f = sizeof(float), tile = (size_t)hd * LL_ATTN_TILE;
+    s->q = malloc((size_t)hd * 4);
+    s->acc = malloc(f * (size_t)hd);
+    s->v = malloc(f * (size_t)hd);
+    s->scores = malloc(f * (size_t)n_ctx);
+    s->rescale = malloc(f * (size_t)n_ctx);
+    s->cells = malloc(sizeof(int32_t) * (size_t)n_ctx);
+    s->kt = aligned_alloc(64, f * tile);
+    s->vt = aligned_alloc(64, f * tile);
+    s->block_acc = malloc(f * queries * (size_t)hd);
+    s->block_max = malloc(f * queries);
+    s->block_sum = malloc(f * queries);
+    if (!s->q || !s->acc || !s->v || !s->scores || !s->rescale || !s->cells || !s->kt || !s->vt || !s->block_acc ||
+        !s->block_max || !s->block_sum) {
+        ll_attn_scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ll_attn_scratch_free(ll_attn_scratch *s) {
+    if (!s) return;
+    free(s->q);
+    free(s->acc);
+    free(s->v);
+    free(s->scores);
+    free(s->rescale);
+    free(s->cells);
+    free(s->kt);
+    free(s->vt);
+    free(s->block_acc);
+    free(s->block_max);
+    free(s->block_sum);
+    free(s);
 }

@@ -7,11 +7,14 @@
 #include "kernels.h"
 
 ll_type_kernels LL_KERNELS[LL_TYPE_COUNT];
+ll_attn_kernels LL_ATTN_KERNELS;
 
 static void ll_fill_table(void) {
     ll_fill_kernels_ref(LL_KERNELS);
+    ll_fill_attn_kernels_ref(&LL_ATTN_KERNELS);
 #if LL_WITH_AVX2
     ll_fill_kernels_avx2(LL_KERNELS);
+    ll_fill_attn_kernels_avx2(&LL_ATTN_KERNELS);
 #endif
 #if LL_WITH_AVX512
     ll_fill_kernels_avx512(LL_KERNELS);

@@ -47,7 +47,39 @@ typedef struct {
 } ll_type_kernels;
 
 extern ll_type_kernels LL_KERNELS[LL_TYPE_COUNT];
-void ll_kernels_init(void); /* idempotent, thread-safe */
+void ll_kernels_init(void); /* idempotent, thread-safe (fills LL_ATTN_KERNELS too) */
+
+/* ---- attention kernels (quant/ref_attention.c, quant/avx2_attention.c) ----
+ * Each float result is the same chain of roundings on every ISA: the SIMD kernels only compute
+ * several independent chains at once. */
+#define LL_ATTN_TILE 64 /* KV cells per tile of the large-batch path */
+
+/* dot[c] = q . k_c for the c < LL_ATTN_TILE cells of a tile, kt = [hd, LL_ATTN_TILE] (k_c a column):
+ * each an fmaf chain over d = 0, 1, ... starting from 0. */
+typedef void (*ll_attn_tile_dots_fn)(int64_t hd, const float *q, const float *kt, float *dot);
+/* acc[hd] += w[i] * vt[cells[i] * hd ...] for i < n in order (an fmaf chain per value). */
+typedef void (*ll_attn_tile_mix_fn)(int64_t hd, const float *vt, const int32_t *cells, const float *w, int n,
+                                    float *acc);
+/* The per-cell path's V sum for an F16 cache, kept as ggml keeps it: in an fp16 vector.
+ * acc[hd] (zeroed here) folds in step t < n: the hd halves v_t at v + cells[t] * v_stride bytes,
+ * with weight w[t], after the running sum's rescale factor rescale[t] (1: none):
+ *   if rescale[t] != 1: acc *= rescale[t], rounded to fp16 if t <= round_until;
+ *   acc = fmaf(v_t, w[t], acc), rounded to fp16 if t < round_until.
+ * Returns the first step t < round_until whose acc reached 65520 in magnitude before its rounding
+ * (where fp16 overflows), else n: the caller then runs it again with round_until = that step, so
+ * that the sum goes on in f32 from there (ggml's would be inf, then NaN). */
+typedef int32_t (*ll_attn_mix_f16_fn)(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells,
+                                      const float *w, const float *rescale, int32_t n, int32_t round_until,
+                                      float *acc);
+typedef struct {
+    ll_attn_tile_dots_fn tile_dots;
+    ll_attn_tile_mix_fn tile_mix;
+    ll_attn_mix_f16_fn mix_f16;
+} ll_attn_kernels;
+
+extern ll_attn_kernels LL_ATTN_KERNELS;
+void ll_fill_attn_kernels_ref(ll_attn_kernels *k);
+void ll_fill_attn_kernels_avx2(ll_attn_kernels *k);
 
 void ll_fill_kernels_ref(ll_type_kernels *table);
 void ll_fill_kernels_avx2(ll_type_kernels *table);
@@ -174,5 +206,12 @@ void vec_dot_q3_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q4_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q5_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
+
+/* The attention kernels over values [d0, d1) of the rows only (SIMD kernels' tails; the fp16 sum's
+ * overflow test then looks at those values only). */
+void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt, const int32_t *cells,
+                            const float *w, int n, float *acc);
+int32_t attn_mix_f16_span_ref(int64_t d0, int64_t d1, const uint8_t *v, size_t v_stride, const int32_t *cells,
+                              const float *w, const float *rescale, int32_t n, int32_t round_until, float *acc);
 
 #endif

@@ -1,7 +1,7 @@
 /* The program executor: a model is a list of ops over weights and activation buffers; one
  * ll_forward call runs all of them for a batch as ONE thread-pool job, with a barrier between
  * consecutive ops (each op reads what the previous ones wrote). Row-wise ops split rows evenly,
- * attention hands out (row, head) units through the pool's counter, matmul does its own split.
+ * attention hands out its units (attention.c) through the pool's counter, matmul does its own split.
  * Every row is computed by exactly one thread, the same way for any thread count. */
 #include <stdlib.h>
 #include <string.h>
@@ -132,24 +132,19 @@ static int ll_alloc_buffers(ll_model *m, const int64_t *width) {
 
 static int ll_alloc_attn_scratch(ll_model *m) {
     int64_t hd = 1;
+    int max_group = 1;
     for (int i = 0; i < m->n_ops; i++)
         if (m->ops[i].kind == LL_OP_ATTENTION) {
-            const ll_kv_layer *layer = &m->kv.layers[m->ops[i].layer];
-            const int64_t hd_v = layer->v_width / m->ops[i].n_head_kv;
-            if (m->ops[i].group > hd) hd = m->ops[i].group;
+            const ll_op *op = &m->ops[i];
+            const int64_t hd_v = m->kv.layers[op->layer].v_width / op->n_head_kv;
+            if (op->group > hd) hd = op->group;
             if (hd_v > hd) hd = hd_v;
+            if (op->n_head / op->n_head_kv > max_group) max_group = op->n_head / op->n_head_kv;
         }
-    m->attn = calloc((size_t)m->n_threads, sizeof(ll_attn_scratch));
+    m->attn = calloc((size_t)m->n_threads, sizeof(ll_attn_scratch *));
     if (!m->attn) return LL_ERR_NOMEM;
-    for (int t = 0; t < m->n_threads; t++) {
-        ll_attn_scratch *s = &m->attn[t];
-        s->q = malloc((size_t)hd * 4);
-        s->scores = malloc(sizeof(float) * LL_ATTN_TILE);
-        s->acc = malloc(sizeof(float) * (size_t)hd);
-        s->acc16 = malloc(sizeof(ll_fp16) * (size_t)hd);
-        s->v = malloc(sizeof(float) * (size_t)hd);
-        if (!s->q || !s->scores || !s->acc16 || !s->acc || !s->v) return LL_ERR_NOMEM;
-    }
+    for (int t = 0; t < m->n_threads; t++)
+        if (!(m->attn[t] = ll_attn_scratch_new(hd, max_group, m->kv.n_ctx))) return LL_ERR_NOMEM;
     return LL_OK;
 }
 
@@ -222,13 +217,7 @@ int ll_model_new(ll_ctx *ctx, const ll_op *ops, int n_ops, const int64_t *buffer
 void ll_model_free(ll_model *m) {
     if (!m) return;
     for (int i = 0; m->buffers && i < m->n_buffers; i++) free(m->buffers[i]);
-    for (int t = 0; m->attn && t < m->n_threads; t++) {
-        free(m->attn[t].q);
-        free(m->attn[t].acc16);
-        free(m->attn[t].scores);
-        free(m->attn[t].acc);
-        free(m->attn[t].v);
-    }
+    for (int t = 0; m->attn && t < m->n_threads; t++) ll_attn_scratch_free(m->attn[t]);
     free(m->attn);
     free(m->op_ns);
     free(m->buffers);
@@ -312,15 +301,8 @@ static void ll_run_logit_rows(const ll_op *op, const ll_batch *b, int32_t i) {
 }
 
 static void ll_run_attention(const ll_op *op, ll_batch *b, int ith) {
-    ll_pool *pool = b->ctx->pool;
-    const int64_t units = (int64_t)b->rows * op->n_head;
-    const int64_t hd_v = b->model->kv.layers[op->layer].v_width / op->n_head_kv;
-    const int64_t wd = ll_width(b, op->dst, op->n);
-    for (int64_t u; (u = ll_pool_next_chunk(pool)) < units;) {
-        const int32_t row = (int32_t)(u / op->n_head);
-        const int head = (int)(u % op->n_head);
-        ll_attention_unit(op, b, row, head, &b->model->attn[ith], ll_buf(b, op->dst) + row * wd + head * hd_v);
-    }
+    const int64_t units = ll_attention_units(op, b);
+    for (int64_t u; (u = ll_pool_next_chunk(b->ctx->pool)) < units;) ll_attention_run(op, b, u, b->model->attn[ith]);
 }
 
 static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth) {

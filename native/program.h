@@ -6,16 +6,7 @@
 #include "kv_cache.h"
 #include "matmul.h"
 
-#define LL_ATTN_TILE 64        /* KV cells per tile in the large-batch attention path */
-#define LL_ATTN_TILED_ROWS 64 /* batches of at least this many rows take that path (as ggml's) */
-
-typedef struct {
-    float *scores;  /* [LL_ATTN_TILE] */
-    void *q;        /* [4 * max head_dim bytes] one head's query in the K type's vec_dot_type */
-    float *acc;     /* [max head_dim] running sum of p * V */
-    ll_fp16 *acc16; /* [max head_dim] the same in half precision (fp16 V) */
-    float *v;       /* [max head_dim] one V row as floats */
-} ll_attn_scratch;
+typedef struct ll_attn_scratch ll_attn_scratch; /* attention.h */
 
 struct ll_model {
     ll_op *ops;                 /* [n_ops] */
@@ -25,7 +16,7 @@ struct ll_model {
     float **buffers;            /* [n_buffers] each [n_batch_max, width] */
     int n_batch_max;
     ll_kv kv;
-    ll_attn_scratch *attn;      /* [n_threads] */
+    ll_attn_scratch **attn;     /* [n_threads] */
     int n_threads;
     size_t matmul_scratch;      /* bytes of ctx->scratch the largest matmul needs */
     int64_t logits_width;       /* floats per row of the caller's logits array (0: no logits) */
@@ -47,8 +38,13 @@ typedef struct {
     int32_t rows;                       /* rows the current op works on (n, then n_logits) */
 } ll_batch;
 
-/* Attention for one (row, head) unit: out[head_dim] over the layer's cache. */
-void ll_attention_unit(const ll_op *op, const ll_batch *batch, int32_t row, int head, ll_attn_scratch *s,
-                       float *out);
+/* Attention is computed in units handed out through the pool's counter: how many the op has for
+ * this batch, and running one of them (writing its rows' and heads' outputs). */
+int64_t ll_attention_units(const ll_op *op, const ll_batch *batch);
+void ll_attention_run(const ll_op *op, const ll_batch *batch, int64_t unit, ll_attn_scratch *s);
+/* Scratch for one thread: hd = the largest head dim, max_group = the most query heads per KV head
+ * of the program's attention ops, n_ctx = the cache's cells. NULL when out of memory. */
+ll_attn_scratch *ll_attn_scratch_new(int64_t hd, int max_group, int32_t n_ctx);
+void ll_attn_scratch_free(ll_attn_scratch *s);
 
 #endif

@@ -8,11 +8,13 @@
 #include "cpu.c"
 #include "quant/ref.c"
 #include "quant/ref_quantize.c"
+#include "quant/ref_attention.c"
 #if LL_WITH_AVX2
 #include "quant/avx2.c"
 #include "quant/avx2_kquants.c"
 #include "quant/avx2_gemm.c"
 #include "quant/avx2_gemv.c"
+#include "quant/avx2_attention.c"
 #endif
 #if LL_WITH_AVX512
 #include "quant/avx512.c"
@@ -28,5 +30,6 @@
 #include "kv_cache.c"
 #include "kv_state.c"
 #include "attention.c"
+#include "attention_tiled.c"
 #include "program.c"
 #include "sampling.c"

@@ -154,11 +154,12 @@ class OpProgram:
                        window=[0] * n_layer, attn_scale=1.0)
 
     def model(self, *, n_ctx: int | None = None, n_batch: int = 64, type_k: str = "f32", type_v: str = "f32",
-              threads: int = 1) -> "Runner":
-        """A NativeModel of the program (n_ctx defaults to n_batch: every batch takes cache cells)."""
+              threads: int = 1, level: str | None = None) -> "Runner":
+        """A NativeModel of the program (n_ctx defaults to n_batch: every batch takes cache cells),
+        on the kernel level `level` (default: the best this CPU runs)."""
         assert self._finished, "call finish() first"
         n_ctx = n_batch if n_ctx is None else n_ctx
-        ctx = Context(threads)
+        ctx = Context(threads, level=level)
         m = NativeModel(self.gguf, ctx, ModelConfig(n_ctx, n_batch, type_k, type_v), program=(self.hparams(), self.g))
         return Runner(m, ctx, self.out_widths)
 

@@ -626,6 +626,37 @@ def test_two_sequences_in_one_batch(tmp_path, path):
     assert np.abs(late - out[seq == 1]).max() <= 1e-5 * np.abs(v).max()
 
 
+SIMD_LEVELS = [level for level in native.supported_levels() if level != "scalar"]
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("kv,path", [("f32", "tile"), ("f16", "tile"), ("f16", "cell")])
+def test_attention_kernels_give_the_scalar_bits(tmp_path, level, kv, path):
+    """The attention kernels of every SIMD level (tile dots, tile V sums, the per-cell path's fp16 V
+    sum) give the scalar reference's bits. Scores are exact on every level (one-hot queries; keys
+    nonzero in that dimension only, small integers), so the per-cell path's K vec_dot, whose float
+    order differs between levels, cannot hide a difference. Head dim 80 covers the kernels' tails
+    (64 + 16 values); V values of 8000 in one dimension overflow the fp16 sum after a few dozen
+    cells (in the SIMD block for KV head 0, in the tail for KV head 1), covering its f32 restart."""
+    n_head, n_head_kv, hd = 4, 2, 80
+    rows, chunk = (100, 100) if path == "tile" else (60, 12)
+    rng = rng_for("simd attention", kv, path)
+    q = np.zeros((rows, n_head * hd), np.float32)
+    q[:, ::hd] = 1.0
+    k = np.zeros((rows, n_head_kv * hd), np.float32)
+    k[:, ::hd] = rng.integers(-4, 5, (rows, n_head_kv))
+    v = rng.standard_normal((rows, n_head_kv * hd)).astype(np.float32)
+    v[:, 5], v[:, hd + 75] = 8000.0, -8000.0
+    prog = attention_program(tmp_path, q, k, v, n_head=n_head, n_head_kv=n_head_kv, head_dim=hd, scale=0.125)
+    outs = {}
+    for lvl in ("scalar", level):
+        runner = prog.model(n_ctx=rows, n_batch=chunk, type_k=kv, type_v=kv, level=lvl)
+        (outs[lvl],), _, tiled = feed(runner, range(rows), np.arange(rows), chunk=chunk)
+        assert np.all(tiled == (path == "tile"))
+    assert np.all(np.isfinite(outs[level])) and np.abs(outs[level]).max() > 4000
+    assert outs[level].tobytes() == outs["scalar"].tobytes()
+
+
 # ---------------------------------------------------------------------------------------------
 # KV cache bookkeeping
 

@@ -171,6 +171,15 @@ static void dequantize_row_f16_avx2(const void *src, float *dst, int64_t n) {
     for (; i < n; i++) dst[i] = ll_fp16_to_f32(x[i]);
 }
 
+/* Rounds to nearest even, as quantize_row_f16_ref (F16C's rounding equals it bit for bit). */
+static void quantize_row_f16_avx2(const float *src, void *dst, int64_t n) {
+    ll_fp16 *y = (ll_fp16 *)dst; /* [n] */
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = ll_f32_to_fp16(src[i]);
+}
+
 static void dequantize_row_bf16_avx2(const void *src, float *dst, int64_t n) {
     const ll_bf16 *x = (const ll_bf16 *)src; /* [n] */
     int64_t i = 0;
@@ -435,6 +444,7 @@ void ll_fill_kernels_avx2(ll_type_kernels *t) {
     t[LL_TYPE_F32].vec_dot = vec_dot_f32_f32_avx2;
     t[LL_TYPE_F16].vec_dot = vec_dot_f16_f16_avx2;
     t[LL_TYPE_F16].dequantize_row = dequantize_row_f16_avx2;
+    t[LL_TYPE_F16].quantize_row = quantize_row_f16_avx2;
     t[LL_TYPE_BF16].vec_dot = vec_dot_bf16_bf16_avx2;
     t[LL_TYPE_BF16].dequantize_row = dequantize_row_bf16_avx2;
     t[LL_TYPE_Q4_0].vec_dot = vec_dot_q4_0_q8_0_avx2;

@@ -10,11 +10,12 @@
  * the panels' order.
  */
 
-/* ---- decode (1 or 2 tokens) of the 4/5-bit legacy types ----
+/* ---- decode (1 or 2 tokens) of the legacy types ----
  * With so few tokens a packed panel would not be reused, so each block of 8 rows goes from memory
- * to lanes in registers: the rows' 16 nibble bytes by 4 inserts + 8 unpacks, their fp16 scale and
- * min and their 32 high bits as one dword per row. The activation side (da and
- * da * sum(a) per block) is computed once per tile, for all its rows. */
+ * straight to the integer dot products, row by row as vec_dot does (one maddubs per row and token;
+ * Q8_0 by the sign trick), and the rows' 8 partial lanes are summed exactly into one lane per row.
+ * The rows' fp16 scale and min come as one dword per row. The activation side (da, da * sum(a)
+ * and sum(a) per block) is computed once per tile, for all its rows. */
 
 #define LL_GEMV_COLS 2        /* at most this many tokens take the decode path */
 #define LL_GEMV_CHUNK 256     /* blocks per activation-side chunk */
@@ -36,38 +37,17 @@ LL_GEMM_INLINE __m256i gather_rows_avx2(const uint8_t *w, int64_t s) {
     return _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 
-/* The nibbles of the 16 bytes at w + i * s, lane i = row i: lo[k] = elements 4k..4k+3, hi[k] =
- * elements 16 + 4k.. (low / high nibbles of bytes 4k..4k+3). */
-LL_GEMM_INLINE void gemv_nibbles_avx2(const uint8_t *w, int64_t s, __m256i lo[4], __m256i hi[4]) {
-    __m256i y[4];
-    for (int j = 0; j < 4; j++) {
-        y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + j * s))),
-                                       _mm_loadu_si128((const __m128i *)(w + (j + 4) * s)), 1); /* rows j | j + 4 */
-    }
-    const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
-    const __m256i d[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
-                          _mm256_unpackhi_epi64(t1, t3)};
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < 4; k++) {
-        lo[k] = _mm256_and_si256(d[k], m4);
-        hi[k] = _mm256_and_si256(_mm256_srli_epi16(d[k], 4), m4);
-    }
-}
-
-/* 0x10 in byte j of lane i where bit `first + j` (j < 4) of qh[i] is set; first % 4 == 0. */
-LL_GEMM_INLINE __m256i gemv_high_bits_avx2(__m256i qh, int first) {
-    const char b = (char)(first / 8);
-    const __m128i rep = _mm_setr_epi8(b, b, b, b, 4 + b, 4 + b, 4 + b, 4 + b, 8 + b, 8 + b, 8 + b, 8 + b, 12 + b, 12 + b,
-                                      12 + b, 12 + b);
-    const __m256i spread = _mm256_shuffle_epi8(qh, _mm256_set_m128i(rep, rep)); /* byte first / 8 of each lane, x4 */
-    const __m256i bit = _mm256_set1_epi32(first % 8 ? (int)0x80402010 : 0x08040201);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+/* Lane i = the sum of the 8 lanes of v[i] (exact). */
+LL_GEMM_INLINE __m256i hsum8_rows_epi32_avx2(const __m256i v[8]) {
+    const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31));
 }
 
 typedef struct {
     float da[LL_GEMV_COLS][LL_GEMV_CHUNK];     /* activation scale of each block */
     float dsum[LL_GEMV_COLS][LL_GEMV_CHUNK];   /* da * sum of the block's 32 activations */
+    int32_t sum[LL_GEMV_COLS][LL_GEMV_CHUNK];  /* sum of the block's 32 activations */
 } ll_gemv_prep_avx2;
 
 /* How a legacy block is laid out, for the decode path. */
@@ -76,21 +56,17 @@ typedef struct {
     int qs_off;       /* offset of the quants: 16 nibble bytes, or Q8_0's 32 signed bytes */
     int qh_off;       /* offset of the 32 high bits (Q5_*), or -1 */
     int has_min;      /* m after d (Q4_1, Q5_1) */
-    int q8;           /* Q8_0: split w + 128 into two nibble planes, as the panels do */
+    int q8;           /* Q8_0: signed quants; the panels' unsigned weights are w + 128 */
     float offset;     /* the weight offset of the types without a min: -8, -16, -128 */
 } ll_gemv_layout_avx2;
 
-/* Q8_0's 32 quants of 8 rows (at w + i * s) in lanes: hi[k] / lo[k] = the high / low nibbles of
- * w + 128 for elements 4k..4k+3. */
-LL_GEMM_INLINE void gemv_q8_planes_avx2(const uint8_t *w, int64_t s, __m256i hi[8], __m256i lo[8]) {
-    __m256i r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_xor_si256(load256_avx2(w + i * s), _mm256_set1_epi8((char)0x80));
-    transpose8x8_epi32_avx2(r, t);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < 8; k++) {
-        hi[k] = _mm256_and_si256(_mm256_srli_epi16(t[k], 4), m4);
-        lo[k] = _mm256_and_si256(t[k], m4);
-    }
+/* 8 int32 lanes of sum(u * a) over one row's block, u = the panels' unsigned weights. Q8_0's
+ * sum(w * a) by the sign trick lacks 128 * sum(a), which the caller adds to the row sums. */
+LL_GEMM_INLINE __m256i gemv_row_lanes_avx2(const uint8_t *blk, __m256i a, const ll_gemv_layout_avx2 L) {
+    if (L.q8) return dot_i8_i8_avx2(load256_avx2(blk + L.qs_off), a);
+    __m256i u = nibbles32_avx2(blk + L.qs_off);
+    if (L.qh_off >= 0) u = _mm256_or_si256(u, _mm256_and_si256(bits32_avx2(blk + L.qh_off), _mm256_set1_epi8(0x10)));
+    return dot_u8_i8_avx2(u, a);
 }
 
 /* r[c] += the dot products of one block of 8 rows (row i at blk + i * s) with the NC tokens'
@@ -100,49 +76,31 @@ LL_GEMM_INLINE void gemv_block_avx2(const uint8_t *blk, int64_t s, const block_q
                                     const ll_gemv_prep_avx2 *prep, __m256 r[], const ll_gemv_layout_avx2 L, const int NC) {
     const __m256 d = halves_to_f32_avx2(gather_rows_avx2(blk, s), 0);
     const __m256 o = L.has_min ? halves_to_f32_avx2(gather_rows_avx2(blk, s), 1) : _mm256_mul_ps(d, _mm256_set1_ps(L.offset));
-    __m256i p0[8], p1[8]; /* Q4/Q5: p0 = elements 4k.. (k < 4), p1 = 16 + 4k..; Q8_0: the hi and lo planes */
-    if (L.q8) {
-        gemv_q8_planes_avx2(blk + L.qs_off, s, p0, p1);
-    } else {
-        gemv_nibbles_avx2(blk + L.qs_off, s, p0, p1);
-        if (L.qh_off >= 0) {
-            const __m256i qh = gather_rows_avx2(blk + L.qh_off, s);
-            for (int k = 0; k < 4; k++) {
-                p0[k] = _mm256_or_si256(p0[k], gemv_high_bits_avx2(qh, 4 * k));
-                p1[k] = _mm256_or_si256(p1[k], gemv_high_bits_avx2(qh, 16 + 4 * k));
-            }
-        }
-    }
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int c = 0; c < NC; c++) {
-        const int8_t *q = a[c][b].qs;
-        __m256i isum;
-        if (L.q8) {
-            __m256i sh = _mm256_maddubs_epi16(p0[0], bcast4_avx2(q)), sl = _mm256_maddubs_epi16(p1[0], bcast4_avx2(q));
-            for (int k = 1; k < 8; k++) {
-                sh = _mm256_add_epi16(sh, _mm256_maddubs_epi16(p0[k], bcast4_avx2(q + 4 * k)));
-                sl = _mm256_add_epi16(sl, _mm256_maddubs_epi16(p1[k], bcast4_avx2(q + 4 * k)));
-            }
-            isum = _mm256_add_epi32(_mm256_madd_epi16(sh, _mm256_set1_epi16(16)), _mm256_madd_epi16(sl, ones));
-        } else {
-            __m256i s0 = _mm256_maddubs_epi16(p0[0], bcast4_avx2(q)), s1 = _mm256_maddubs_epi16(p1[0], bcast4_avx2(q + 16));
-            for (int k = 1; k < 4; k++) {
-                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(p0[k], bcast4_avx2(q + 4 * k)));
-                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(p1[k], bcast4_avx2(q + 16 + 4 * k)));
-            }
-            isum = L.qh_off >= 0 ? _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones))
-                                 : _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
-        }
+        const __m256i ac = load256_avx2(a[c][b].qs);
+        __m256i lanes[8];
+        for (int i = 0; i < 8; i++) lanes[i] = gemv_row_lanes_avx2(blk + i * s, ac, L);
+        __m256i isum = hsum8_rows_epi32_avx2(lanes);
+        if (L.q8) isum = _mm256_add_epi32(isum, _mm256_set1_epi32(128 * prep->sum[c][j]));
         r[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(prep->da[c][j])), r[c]);
         r[c] = _mm256_fmadd_ps(o, _mm256_set1_ps(prep->dsum[c][j]), r[c]);
     }
 }
 
-/* Decode reads 8 rows at once, 8 slow streams the hardware prefetcher keeps too short: ask for
- * each row's line LL_PREFETCH_AHEAD_AVX2 bytes ahead into L2 (prefetches never fault). */
+/* Decode reads 8 rows at once, 8 slow streams the hardware prefetcher keeps too short: every line
+ * of each row is asked for LL_PREFETCH_AHEAD_AVX2 bytes before it is read, into L2 (prefetches
+ * never fault). Past a row's end that is the start of a later row, which is read soon after when
+ * the rows are short. */
 
-LL_GEMM_INLINE void gemv_prefetch_rows_avx2(const uint8_t *w, int64_t s) { /* inline: GCC drops calls to it */
-    for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(w + i * s + LL_PREFETCH_AHEAD_AVX2), _MM_HINT_T1);
+#define LL_GEMV_PREFETCH_EVERY 4 /* blocks between prefetch rounds */
+
+/* Prefetches row i's lines (row i at w + i * s, pf[i] its next line to ask for) up to `upto`
+ * bytes from the row's start. */
+LL_GEMM_INLINE void gemv_prefetch_rows_avx2(const uint8_t *w, int64_t s, const char *pf[8], size_t upto) {
+    for (int i = 0; i < 8; i++) {
+        const char *end = (const char *)(w + i * s) + upto;
+        for (; pf[i] < end; pf[i] += 64) _mm_prefetch(pf[i], _MM_HINT_T1);
+    }
 }
 
 /* acc[c] += 8 rows (`rows` of them real, row i at w + i * s) against NC tokens over blocks [b0, b1).
@@ -152,9 +110,12 @@ LL_GEMM_INLINE void gemv_panel_avx2(const uint8_t *w, int64_t s, int rows, int64
                                     const ll_gemv_layout_avx2 L, const int NC) {
     __m256 r[LL_GEMV_COLS];
     for (int c = 0; c < NC; c++) r[c] = acc[c];
+    const char *pf[8];
+    for (int i = 0; i < 8; i++) pf[i] = (const char *)(w + i * s + (size_t)b0 * L.bb + LL_PREFETCH_AHEAD_AVX2);
     for (int64_t b = b0; b < b1; b++) {
         if (rows == 8) {
-            if ((b & 3) == 0) gemv_prefetch_rows_avx2(w + (size_t)b * L.bb, s);
+            if ((b - b0) % LL_GEMV_PREFETCH_EVERY == 0)
+                gemv_prefetch_rows_avx2(w, s, pf, (size_t)(b + LL_GEMV_PREFETCH_EVERY) * L.bb + LL_PREFETCH_AHEAD_AVX2);
             gemv_block_avx2(w + (size_t)b * L.bb, s, a, b, b - b0, prep, r, L, NC);
         } else {
             uint8_t padded[8][64]; /* [row][block bytes] */
@@ -182,7 +143,8 @@ LL_GEMM_INLINE void gemv_legacy_avx2(int64_t n, float *out, int64_t out_stride, 
         for (int c = 0; c < NC; c++) {
             for (int64_t b = b0; b < b1; b++) {
                 prep.da[c][b - b0] = fp16_to_f32_avx2(ac[c][b].d);
-                prep.dsum[c][b - b0] = prep.da[c][b - b0] * (float)sum_q8_0_avx2(ac[c] + b);
+                prep.sum[c][b - b0] = sum_q8_0_avx2(ac[c] + b);
+                prep.dsum[c][b - b0] = prep.da[c][b - b0] * (float)prep.sum[c][b - b0];
             }
         }
         for (int p = 0; p < panels; p++) {
