@@ -45,7 +45,12 @@ typedef struct {
     int32_t n_logits;
     float *logits;                      /* [n_logits, vocab] */
     int32_t rows;                       /* rows the current op works on (n, then n_logits) */
+    int status;                         /* LL_OK, or what an offloaded segment returned */
 } ll_batch;
+
+/* The thread-pool job of a forward pass: every thread runs the model's ops over the batch `arg`
+ * (an ll_batch whose cells are claimed), with a barrier after each op. */
+void ll_program_job(void *arg, int ith, int nth);
 
 /* Attention for one (row, head) unit: out[head_dim] over the layer's cache. */
 void ll_attention_unit(const ll_op *op, const ll_batch *batch, int32_t row, int head, ll_attn_scratch *s,

@@ -29,4 +29,5 @@
 #include "kv_state.c"
 #include "attention.c"
 #include "program.c"
+#include "segment.c"
 #include "sampling.c"
