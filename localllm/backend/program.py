@@ -21,7 +21,7 @@ from .native import Context, check
 from .segment import CpuSegment
 
 KV_TYPES = {"f16": GGMLType.F16, "q8_0": GGMLType.Q8_0, "f32": GGMLType.F32}
-LL_ERR_ABORTED, LL_ERR_KV_FULL = 4, 5
+LL_ERR_ABORTED, LL_ERR_KV_FULL, LL_ERR_DEVICE = 4, 5, 6
 
 
 class Aborted(Exception):
@@ -63,6 +63,7 @@ class NativeModel:
         self.hparams: HParams = hparams
         self._keep: list = [graph.keep]
         self.split = split.plan(graph, hparams.n_layer, n_gpu_layers) if n_gpu_layers else None
+        self.n_gpu_layers = split.resolve_gpu_layers(n_gpu_layers, hparams.n_layer) if self.split else 0
         self.segment = self._offload(graph, offload_device) if self.split else None
         host_ops = split.host_ops(graph, self.split, self.segment.offload_fields()) if self.split else graph.ops
         self._ptr = self._create(graph, host_ops)
@@ -191,6 +192,8 @@ class NativeModel:
                 f"the batch needs {n}", n_tokens=self.kv_used + n, n_ctx=self.config.n_ctx)
         if status == LL_ERR_ABORTED:
             raise Aborted("forward pass aborted")
+        if status == LL_ERR_DEVICE and self.segment is not None:
+            raise NativeError(status, self.segment.error_text())
         check(self.native, status)
         return logits
 

@@ -20,6 +20,10 @@ class Segment:
     run_fn: Any          # ll_offload_fn
     shift_fn: Any        # ll_offload_shift_fn
 
+    def error_text(self) -> str:
+        """Why the last batch failed (LL_ERR_DEVICE)."""
+        return "the offload device failed"
+
     def offload_fields(self) -> dict[str, Any]:
         return {"w": self.handle, "offload": self.run_fn, "offload_shift": self.shift_fn}
 
