@@ -35,6 +35,7 @@ int llc_segment_run(void *segment, const void *batch);
 int llc_segment_kv_shift(void *segment, const int32_t *cell_pos, const int32_t *cell_seq, int32_t kv_extent,
                          int32_t seq, int32_t p0, int32_t p1, int32_t delta);
 float llc_segment_last_ms(const void *segment);
+int llc_segment_profile(void *segment, float *ms);
 """
 
 
@@ -121,6 +122,12 @@ class CudaSegment(Segment):
 
     def error_text(self) -> str:
         return f"the GPU failed: {self._ffi.string(self._lib.llc_last_error()).decode()}"
+
+    def profile(self) -> dict[str, float]:
+        """ms per step kind since the last call (LOCALLLM_CUDA_PROFILE=1; zeros otherwise)."""
+        ms = self._ffi.new("float[5]")
+        self._lib.llc_segment_profile(self._ptr, ms)
+        return dict(zip(("matmul", "row ops", "attention", "logit rows", "output head"), list(ms)))
 
     @property
     def last_ms(self) -> float:

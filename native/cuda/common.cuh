@@ -13,6 +13,8 @@ enum llc_type { LLC_F32 = 0, LLC_F16 = 1, LLC_Q4_0 = 2, LLC_Q5_0 = 6, LLC_Q8_0 =
 #define LLC_MATVEC_ROWS 8      /* batches of at most this many rows multiply through matvec, larger through GEMM */
 #define LLC_MAX_HEAD_DIM 256   /* attention: head dims are multiples of 32 up to this */
 #define LLC_GROUP_MAX 3        /* matmuls sharing an input fused into one matvec launch */
+#define LLC_CHAIN_MAX 12       /* row ops per fused launch (they are copied to shared memory) */
+#define LLC_PROFILE_KINDS 5    /* small matmuls, row chains, attention, logit rows, the output head */
 
 /* The batch as kernels read it: fixed device addresses (a captured decode graph replays with the
  * values llc_segment_run uploads before each launch). */
@@ -62,12 +64,19 @@ typedef struct {
     float scale, softcap;
 } llc_attention;
 
-/* GEMM scratch: dequantized weight rows and activations rounded as the CPU's vec_dot types round them. */
+/* How prefill GEMMs use the tensor cores (LOCALLLM_CUDA_GEMM): TF32X3 splits both operands into a
+ * TF32 part and the rest and sums three TF32 products (about f32 accuracy), TF32 one product,
+ * F32 no tensor cores. */
+enum llc_gemm_mode { LLC_GEMM_F32 = 0, LLC_GEMM_TF32 = 1, LLC_GEMM_TF32X3 = 2 };
+
+/* GEMM scratch: dequantized weight rows and activations rounded as the CPU's vec_dot types round
+ * them; for TF32X3 also the low parts of both. */
 typedef struct {
     cublasHandle_t blas;
-    float *w;                         /* [w_floats] */
+    int mode;                         /* enum llc_gemm_mode */
+    float *w, *w_lo;                  /* [w_floats] */
     int64_t w_floats;
-    float *x;                         /* [n_batch_max * max n_in] */
+    float *x, *x_lo;                  /* [n_batch_max * max n_in] */
 } llc_gemm_scratch;
 
 /* ---- launchers (each returns cudaSuccess or the launch error) ---- */

@@ -38,11 +38,33 @@ extern "C" int llc_device_info(char *name, int name_len, int64_t *free_bytes, in
     return LL_OK;
 }
 
+int llc_step_bucket(const llc_step *step) {
+    if (step->kind != LLC_STEP_MATMULS) return step->kind;
+    return step->mm.m[0].n_out >= 65536 ? 4 : 0;
+}
+
+static int llc_run_step(llc_segment *seg, const llc_step *step, int *rows, int n_logits);
+
 int llc_enqueue(llc_segment *seg, int n, int n_logits) {
     int rows = n;
-    for (int i = 0; i < seg->n_steps; i++) {
-        const llc_step *step = &seg->steps[i];
-        if (rows == 0) break;  /* no row wants logits: nothing after LOGIT_ROWS to compute */
+    for (int i = 0; i < seg->n_steps && rows > 0; i++) {  /* rows 0: no row wants logits, nothing left */
+        if (seg->profile) LLC_CUDA(cudaEventRecord(seg->start, seg->stream));
+        const int status = llc_run_step(seg, &seg->steps[i], &rows, n_logits);
+        if (status != LL_OK) return status;
+        if (seg->profile) {
+            float ms = 0.0f;
+            LLC_CUDA(cudaEventRecord(seg->stop, seg->stream));
+            LLC_CUDA(cudaEventSynchronize(seg->stop));
+            LLC_CUDA(cudaEventElapsedTime(&ms, seg->start, seg->stop));
+            seg->profile_ms[llc_step_bucket(&seg->steps[i])] += ms;
+        }
+    }
+    return LL_OK;
+}
+
+static int llc_run_step(llc_segment *seg, const llc_step *step, int *rows_io, int n_logits) {
+    int rows = *rows_io;
+    {
         switch (step->kind) {
         case LLC_STEP_MATMULS:
             if (rows <= LLC_MATVEC_ROWS) {
@@ -62,6 +84,7 @@ int llc_enqueue(llc_segment *seg, int n, int n_logits) {
             break;
         }
     }
+    *rows_io = rows;
     return LL_OK;
 }
 
@@ -116,18 +139,18 @@ static int llc_run(llc_segment *seg, const ll_offload_batch *b) {
     int status = llc_upload_cells(seg, b->cell_pos, b->cell_seq, b->kv_extent);
     if (status == LL_OK) status = llc_copy_rows(seg, seg->live_in, seg->n_live_in, b->buffers, b->n, 1);
     if (status != LL_OK) return status;
-    LLC_CUDA(cudaEventRecord(seg->start, seg->stream));
+    if (!seg->profile) LLC_CUDA(cudaEventRecord(seg->start, seg->stream));
     const int decode = b->n == 1 && b->n_logits == 1 && seg->use_graphs;
     status = decode ? llc_launch_decode_graph(seg) : llc_enqueue(seg, b->n, b->n_logits);
     if (status != LL_OK) return status;
-    LLC_CUDA(cudaEventRecord(seg->stop, seg->stream));
+    if (!seg->profile) LLC_CUDA(cudaEventRecord(seg->stop, seg->stream));
     status = llc_copy_rows(seg, seg->live_out, seg->n_live_out, b->buffers, seg->ends_program ? b->n_logits : b->n, 0);
     if (status != LL_OK) return status;
     if (seg->logits && b->n_logits > 0)
         LLC_CUDA(cudaMemcpyAsync(b->logits, seg->logits, sizeof(float) * (size_t)b->n_logits * (size_t)seg->logits_width,
                                  cudaMemcpyDeviceToHost, seg->stream));
     LLC_CUDA(cudaStreamSynchronize(seg->stream));
-    LLC_CUDA(cudaEventElapsedTime(&seg->last_ms, seg->start, seg->stop));
+    if (!seg->profile) LLC_CUDA(cudaEventElapsedTime(&seg->last_ms, seg->start, seg->stop));
     return LL_OK;
 }
 
@@ -157,3 +180,12 @@ extern "C" int llc_segment_kv_shift(void *segment, const int32_t *cell_pos, cons
 }
 
 extern "C" float llc_segment_last_ms(const llc_segment *seg) { return seg ? seg->last_ms : 0.0f; }
+
+extern "C" int llc_segment_profile(llc_segment *seg, float *ms) {
+    if (!seg || !ms) return LL_ERR_INVALID_ARG;
+    for (int i = 0; i < LLC_PROFILE_KINDS; i++) {
+        ms[i] = seg->profile_ms[i];
+        seg->profile_ms[i] = 0.0f;
+    }
+    return LL_OK;
+}

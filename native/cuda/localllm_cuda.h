@@ -47,6 +47,10 @@ int llc_segment_kv_shift(void *segment, const int32_t *cell_pos, const int32_t *
 /* Milliseconds the last llc_segment_run spent on the GPU (CUDA events around its work). */
 float llc_segment_last_ms(const llc_segment *segment);
 
+/* With LOCALLLM_CUDA_PROFILE=1 (every step timed on its own, no graphs): ms spent since the last
+ * call in ms[5]: small matmuls, fused row ops, attention, logit rows, the output head. */
+int llc_segment_profile(llc_segment *segment, float *ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,8 @@
  *     as the CPU does (Q8_0 / Q8_K), then one warp per weight row unpacks 8 values per lane in
  *     registers and multiplies them with dp4a; up to LLC_GROUP_MAX matrices sharing x in one launch;
  *   prefill: the weights dequantized to f32 in row chunks, x rounded as the CPU rounds it, and
- *     cuBLAS SGEMM on the tensor cores (TF32 math unless LOCALLLM_CUDA_TF32=0). */
+ *     cuBLAS SGEMM on the tensor cores: by default three TF32 products of the operands split into
+ *     high and low parts, which keeps f32 accuracy (see enum llc_gemm_mode). */
 #include "quant.cuh"
 
 #define LLC_MV_WARPS 4
@@ -225,28 +226,54 @@ static cudaError_t llc_round_rows(int type, const float *x, int64_t ldx, int64_t
     return cudaGetLastError();
 }
 
+/* hi = v rounded to TF32 (10 mantissa bits), lo = v - hi (exact). */
+__global__ void llc_split_tf32(float *hi, float *lo, int64_t n) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float v = hi[i], h = __uint_as_float((__float_as_uint(v) + 0x1000u) & 0xFFFFE000u);
+    hi[i] = h;
+    lo[i] = v - h;
+}
+
+static cudaError_t llc_split(float *hi, float *lo, int64_t n, cudaStream_t s) {
+    llc_split_tf32<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(hi, lo, n);
+    return cudaGetLastError();
+}
+
+/* y[rows, n_rows] (+)= x @ w^T for one chunk; TF32X3: w_hi x_hi + w_hi x_lo + w_lo x_hi. */
+static int llc_sgemm(const llc_gemm_scratch *s, int64_t n_rows, int rows, int64_t n_in, const float *x, int64_t ldx,
+                     float *y, int64_t ldy) {
+    const float one = 1.0f, zero = 0.0f;
+    const float *ws[3] = {s->w, s->w, s->w_lo}, *xs[3] = {x, s->x_lo, x};
+    const int products = s->mode == LLC_GEMM_TF32X3 ? 3 : 1;
+    for (int p = 0; p < products; p++) {
+        const cublasStatus_t st = cublasSgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_rows, rows, (int)n_in, &one, ws[p],
+                                              (int)n_in, xs[p], (int)(p == 1 ? n_in : ldx), p ? &one : &zero, y, (int)ldy);
+        if (st != CUBLAS_STATUS_SUCCESS) return llc_fail("cublasSgemm", cublasGetStatusString(st));
+    }
+    return LL_OK;
+}
+
 int llc_gemm(const llc_matmul_group *g, int index, int rows, const llc_gemm_scratch *s, cudaStream_t stream) {
     const llc_matrix *m = &g->m[index];
     const int64_t n_in = g->n_in, row_bytes = llc_row_bytes(g->type, n_in);
-    const float *x = g->x;
-    int64_t ldx = g->ldx;
-    if (g->type != LLC_F32) {
+    if (g->type == LLC_F32) {
+        LLC_CUDA(cudaMemcpy2DAsync(s->x, (size_t)n_in * 4, g->x, (size_t)g->ldx * 4, (size_t)n_in * 4, (size_t)rows,
+                                   cudaMemcpyDeviceToDevice, stream));
+    } else {
         LLC_CUDA(llc_round_rows(g->type, g->x, g->ldx, n_in, rows, s->x, stream));
-        x = s->x;
-        ldx = n_in;
     }
+    if (s->mode == LLC_GEMM_TF32X3) LLC_CUDA(llc_split(s->x, s->x_lo, n_in * rows, stream));
     const int64_t chunk = max((int64_t)1, min(m->n_out, s->w_floats / n_in));
-    const float one = 1.0f, zero = 0.0f;
     for (int64_t row0 = 0; row0 < m->n_out; row0 += chunk) {
         const int64_t n_rows = min(chunk, m->n_out - row0);
-        const float *w = (const float *)(m->w + row0 * row_bytes);
-        if (g->type != LLC_F32) {
+        if (g->type == LLC_F32)
+            LLC_CUDA(cudaMemcpyAsync(s->w, m->w + row0 * row_bytes, (size_t)(n_rows * row_bytes), cudaMemcpyDeviceToDevice, stream));
+        else
             LLC_CUDA(llc_dequantize_rows(g->type, m->w + row0 * row_bytes, n_rows, n_in, s->w, stream));
-            w = s->w;
-        }
-        const cublasStatus_t st = cublasSgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_rows, rows, (int)n_in, &one, w,
-                                              (int)n_in, x, (int)ldx, &zero, m->y + row0, (int)m->ldy);
-        if (st != CUBLAS_STATUS_SUCCESS) return llc_fail("cublasSgemm", cublasGetStatusString(st));
+        if (s->mode == LLC_GEMM_TF32X3) LLC_CUDA(llc_split(s->w, s->w_lo, n_rows * n_in, stream));
+        const int status = llc_sgemm(s, n_rows, rows, n_in, s->x, n_in, m->y + row0, m->ldy);
+        if (status != LL_OK) return status;
     }
     return LL_OK;
 }

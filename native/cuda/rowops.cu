@@ -98,9 +98,13 @@ __device__ void llc_kv_store_row(const llc_rowop &op, const float *k, const floa
 
 __global__ void __launch_bounds__(LLC_ROW_THREADS) llc_rowchain_kernel(const llc_rowop *ops, int n_ops, llc_batch_dev b) {
     __shared__ float red[LLC_ROW_THREADS / 32];
+    __shared__ llc_rowop chain[LLC_CHAIN_MAX];  /* one coalesced load instead of a dependent load per op */
+    for (int i = threadIdx.x; i < n_ops * (int)(sizeof(llc_rowop) / 4); i += LLC_ROW_THREADS)
+        ((int *)chain)[i] = ((const int *)ops)[i];
+    __syncthreads();
     const int r = blockIdx.x;
     for (int i = 0; i < n_ops; i++) {
-        const llc_rowop op = ops[i];
+        const llc_rowop &op = chain[i];
         const float *x = op.src0 + r * op.s0, *x1 = op.src1 ? op.src1 + r * op.s1 : nullptr;
         float *y = op.dst ? op.dst + r * op.sd : nullptr;
         switch (op.kind) {

@@ -102,7 +102,7 @@ static void llc_gemm_sizes(const llc_plan *p, int64_t *w_floats, int64_t *x_floa
     if (p->n_batch_max <= LLC_MATVEC_ROWS) return;
     for (int i = 0; i < p->n_ops; i++) {
         const ll_op *op = &p->ops[i];
-        if (op->kind != LL_OP_MATMUL || op->w_type == LLC_F32) continue;
+        if (op->kind != LL_OP_MATMUL) continue;
         *w_floats = llc_max(*w_floats, llc_min(op->w_rows * op->n, LLC_GEMM_CHUNK_FLOATS));
         *x_floats = llc_max(*x_floats, op->n * p->n_batch_max);
     }
@@ -115,7 +115,7 @@ static int64_t llc_needed_bytes(const llc_plan *p, const int32_t *live, int n_li
     total += llc_logits_width(p) * p->n_batch_max * 4;
     for (int l = 0; l < p->kv->n_layer; l++) total += (int64_t)p->kv->n_ctx * (p->kv->k_width[l] + p->kv->v_width[l]) * 2;
     llc_gemm_sizes(p, &w_floats, &x_floats);
-    total += (w_floats + x_floats) * 4 + (int64_t)p->n_ops * (int64_t)sizeof(llc_rowop);
+    total += (w_floats + x_floats) * 8 + (int64_t)p->n_ops * (int64_t)sizeof(llc_rowop);
     return total + (4 + 4LL * p->n_batch_max) * 4 + (int64_t)p->kv->n_ctx * 8;
 }
 
@@ -174,7 +174,9 @@ static int llc_alloc_state(llc_segment *seg, const llc_plan *p) {
     llc_gemm_sizes(p, &w_floats, &x_floats);
     seg->gemm.w_floats = w_floats;
     if (status == LL_OK && w_floats) status = llc_malloc(seg, (void **)&seg->gemm.w, (size_t)w_floats * 4);
+    if (status == LL_OK && w_floats) status = llc_malloc(seg, (void **)&seg->gemm.w_lo, (size_t)w_floats * 4);
     if (status == LL_OK && x_floats) status = llc_malloc(seg, (void **)&seg->gemm.x, (size_t)x_floats * 4);
+    if (status == LL_OK && x_floats) status = llc_malloc(seg, (void **)&seg->gemm.x_lo, (size_t)x_floats * 4);
     return status;
 }
 
@@ -292,7 +294,8 @@ static int llc_build_steps(llc_segment *seg, const ll_op *ops, int n_ops) {
         } else {
             step->kind = LLC_STEP_ROWCHAIN;
             step->rowops = seg->rowops + n_staged;
-            for (; i < n_ops && llc_row_local(ops[i].kind); i++, step->n_rowops++) staged[n_staged++] = llc_make_rowop(seg, &ops[i]);
+            for (; i < n_ops && llc_row_local(ops[i].kind) && step->n_rowops < LLC_CHAIN_MAX; i++, step->n_rowops++)
+                staged[n_staged++] = llc_make_rowop(seg, &ops[i]);
         }
     }
     if (status == LL_OK && n_staged)
@@ -310,11 +313,13 @@ static int llc_prepare_kernels(llc_segment *seg, const ll_op *ops, int n_ops) {
     LLC_CUDA(cudaEventCreate(&seg->stop));
     cublasStatus_t st = cublasCreate(&seg->gemm.blas);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetStream(seg->gemm.blas, seg->stream);
-    const char *tf32 = getenv("LOCALLLM_CUDA_TF32");
-    if (st == CUBLAS_STATUS_SUCCESS && !(tf32 && !strcmp(tf32, "0")))
+    const char *mode = getenv("LOCALLLM_CUDA_GEMM");
+    seg->gemm.mode = !mode || !strcmp(mode, "tf32x3") ? LLC_GEMM_TF32X3 : !strcmp(mode, "tf32") ? LLC_GEMM_TF32 : LLC_GEMM_F32;
+    if (st == CUBLAS_STATUS_SUCCESS && seg->gemm.mode != LLC_GEMM_F32)
         st = cublasSetMathMode(seg->gemm.blas, CUBLAS_TF32_TENSOR_OP_MATH);
-    const char *graphs = getenv("LOCALLLM_CUDA_GRAPHS");
-    seg->use_graphs = !(graphs && !strcmp(graphs, "0"));
+    const char *graphs = getenv("LOCALLLM_CUDA_GRAPHS"), *profile = getenv("LOCALLLM_CUDA_PROFILE");
+    seg->profile = profile && !strcmp(profile, "1");
+    seg->use_graphs = !(graphs && !strcmp(graphs, "0")) && !seg->profile;
     return st == CUBLAS_STATUS_SUCCESS ? LL_OK : llc_fail("cublas setup", cublasGetStatusString(st));
 }
 

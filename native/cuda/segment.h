@@ -54,9 +54,14 @@ struct llc_segment {
     float last_ms;
     cudaGraphExec_t decode_graph;   /* one row, one logit row: captured on first use */
     int use_graphs;
+    int profile;                    /* LOCALLLM_CUDA_PROFILE=1: every step timed (no graphs) */
+    float profile_ms[LLC_PROFILE_KINDS];
     void **allocations;             /* every cudaMalloc of the segment */
     int n_allocations;
 };
+
+/* The profile bucket of a step: 0 small matmuls, 1 row chains, 2 attention, 3 logit rows, 4 the output head. */
+int llc_step_bucket(const llc_step *step);
 
 /* Enqueues every step on the segment's stream for a batch of n rows (n_logits after LOGIT_ROWS). */
 int llc_enqueue(llc_segment *seg, int n, int n_logits);

@@ -54,10 +54,12 @@ def phase_accuracy(path: str, name: str, n_layer: int) -> None:
     """Prefill logits at every position: CPU vs -ngl all and -ngl n_layer/2."""
     with load_model(path, n_ctx=512, n_batch=128) as cpu:
         ref = [all_logits(cpu, p) for p in prompts(cpu.model.hparams.n_vocab)]
-    for ngl in ("all", n_layer // 2):
+    for ngl, mode in (("all", "tf32x3"), (n_layer // 2, "tf32x3"), ("all", "tf32"), ("all", "f32")):
+        os.environ["LOCALLLM_CUDA_GEMM"] = mode
         with load_model(path, n_ctx=512, n_batch=128, n_gpu_layers=ngl) as gpu:
             got = [all_logits(gpu, p) for p in prompts(gpu.model.hparams.n_vocab)]
-        RESULTS[f"{name} prefill ngl={ngl}"] = compare(np.concatenate(got), np.concatenate(ref))
+        RESULTS[f"{name} prefill ngl={ngl} gemm={mode}"] = compare(np.concatenate(got), np.concatenate(ref))
+    os.environ.pop("LOCALLLM_CUDA_GEMM")
 
 
 def decode_logits(lm, prompt: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -152,6 +154,22 @@ def phase_speed(path: str, name: str) -> None:
         "decode_weight_GBps": bytes_per_token / (gpu_tok_ms / 1000.0) / 1e9}
 
 
+def phase_profile(path: str, name: str) -> None:
+    """GPU ms per step kind, each step timed alone: per decoded token (of 32) and for pp512."""
+    os.environ["LOCALLLM_CUDA_PROFILE"] = "1"
+    try:
+        with load_model(path, n_ctx=640, n_batch=512, n_gpu_layers="all") as lm:
+            lm.eval_tokens(np.arange(3, 515, dtype=np.int32))
+            pp = lm.model.segment.profile()
+            for pos in range(512, 544):
+                lm.model.forward([7], [pos])
+            tg = {k: v / 32 for k, v in lm.model.segment.profile().items()}
+    finally:
+        del os.environ["LOCALLLM_CUDA_PROFILE"]
+    RESULTS[f"{name} profile pp512 ms"] = pp
+    RESULTS[f"{name} profile decode ms per token"] = tg
+
+
 def copy_bandwidth() -> float:
     """GB/s of a 2 GiB device-to-device copy (bytes read + written), the practical ceiling."""
     import torch
@@ -206,6 +224,7 @@ def main() -> int:
         run_phase("memory", phase_memory, gemma)
     if "speed" in phases:
         run_phase("speed", phase_speed, gemma, "gemma3-270m")
+        run_phase("profile", phase_profile, gemma, "gemma3-270m")
         run_phase("copy bandwidth", lambda: RESULTS.__setitem__("d2d copy GBps", copy_bandwidth()))
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump(RESULTS, f, indent=1)
