@@ -23,14 +23,15 @@ __global__ void llc_attention_kernel(const __grid_constant__ llc_attention a, ll
             continue;
         const __half *kr = a.k + c * a.kv_width + kv_head * hd + lane * D;
         const __half *vr = a.v + c * a.kv_width + kv_head * hd + lane * D;
-        float s = 0.0f;
+        float s = 0.0f, v[D];
+        for (int i = 0; i < D; i++) v[i] = __half2float(vr[i]);  /* V in flight with K: one memory wait per cell */
         for (int i = 0; i < D; i++) s += q[i] * __half2float(kr[i]);
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
         s *= a.scale;
         if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
         const float m_new = fmaxf(m, s), correction = expf(m - m_new), p = expf(s - m_new);
         l = l * correction + p;
-        for (int i = 0; i < D; i++) acc[i] = acc[i] * correction + p * __half2float(vr[i]);
+        for (int i = 0; i < D; i++) acc[i] = acc[i] * correction + p * v[i];
         m = m_new;
     }
     float *sm_m = sm, *sm_l = sm + nw, *sm_acc = sm + 2 * nw;
