@@ -174,7 +174,7 @@ def _ts(samples: list[float]) -> str:
 
 def table(results: list[dict], args) -> str:
     pp, tg = f"pp{args.n_prompt}", f"tg{args.n_gen}"
-    lines = [f"| model | test | localllm t/s | llama.cpp t/s | ratio |", "|---|---|---:|---:|---:|"]
+    lines = ["| model | test | localllm t/s | llama.cpp t/s | ratio |", "|---|---|---:|---:|---:|"]
     for r in results:
         for test in (pp, tg):
             a, b = r[test]["localllm"], r[test]["llama.cpp"]

@@ -58,14 +58,14 @@ class LlamaState:
 class Llama:
     """A loaded model ready for completion, chat and tokenization."""
 
-    def __init__(self, model_path: str | os.PathLike | None = None, *, n_gpu_layers: int = 0,
+    def __init__(self, model_path: str | os.PathLike | None = None, *, n_gpu_layers: int | str = 0,
                  vocab_only: bool = False, use_mmap: bool = True, seed: int = LLAMA_DEFAULT_SEED,
                  n_ctx: int = 512, n_batch: int = 512, n_ubatch: int = 512, n_threads: int | None = None,
                  n_threads_batch: int | None = None, embedding: bool = False, pooling_type: int | str = -1,
                  type_k: int | str | None = None, type_v: int | str | None = None, chat_format: str | None = None,
                  last_n_tokens_size: int = 64, context_shift: bool = False, n_keep: int = 0,
                  verbose: bool = True, progress: Callable[[str], None] | None = None, **options: Any):
-        _check_options(options, n_gpu_layers)
+        _check_options(options)
         self.model_path = str(resolve_model(model_path))
         self.verbose = verbose
         self._seed = seed
@@ -86,7 +86,7 @@ class Llama:
             self._lm = load_model(self.model_path, n_ctx=n_ctx, n_batch=min(n_batch, n_ubatch), n_threads=n_threads,
                                   n_threads_batch=n_threads_batch, type_k=_kv_type(type_k),
                                   type_v=_kv_type(type_v), use_mmap=use_mmap, embedding=embedding,
-                                  progress=progress)
+                                  n_gpu_layers=n_gpu_layers, progress=progress)
             self._gguf, self._tokenizer = self._lm.gguf, self._lm.tokenizer
             self._session = Session(self._lm, context_shift=context_shift, n_keep=n_keep)
         self._log(f"loaded {self.model_path} in {time.perf_counter() - start:.2f} s")
@@ -120,7 +120,7 @@ class Llama:
                 "quantization": info.file_type, "n_ctx": lm.n_ctx, "n_ctx_train": info.context_length,
                 "template": self.chat_template.name, "threads": lm.context.threads,
                 "threads_batch": (lm.batch_context or lm.context).threads, "kernels": lm.context.level,
-                "kv_bytes": lm.model.kv_bytes, "kv_types": f"{lm.model.config.type_k}/{lm.model.config.type_v}",
+                "kv_bytes": lm.model.kv_bytes, "gpu_layers": lm.model.n_gpu_layers, "kv_types": f"{lm.model.config.type_k}/{lm.model.config.type_v}",
                 "path": self.model_path}
 
     @property
@@ -370,13 +370,10 @@ class Llama:
             logger.info(message)
 
 
-def _check_options(options: dict[str, Any], n_gpu_layers: int) -> None:
+def _check_options(options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - IGNORED_OPTIONS)
     if unknown:
         raise TypeError(f"Llama() got unexpected keyword arguments: {', '.join(unknown)}")
-    if n_gpu_layers and n_gpu_layers != 0:
-        raise UsageError(f"n_gpu_layers={n_gpu_layers}: GPU offload is not available in this build; "
-                         f"use n_gpu_layers=0 (CPU)")
 
 
 def _kv_type(value: int | str | None) -> str:

@@ -31,6 +31,7 @@ class BenchRecord:
     n_prompt: int
     n_gen: int
     kernels: str
+    n_gpu_layers: int = 0
     samples_ns: list[int] = field(default_factory=list)
 
     @property
@@ -68,7 +69,8 @@ def record(lm: LoadedModel, n_prompt: int, n_gen: int) -> BenchRecord:
         model_filename=lm.gguf.path, model_type=model_type(lm),
         model_size=sum(t.n_bytes for t in lm.gguf.tensors), model_n_params=lm.gguf.n_params,
         n_batch=cfg.n_batch, n_ubatch=cfg.n_batch, n_threads=lm.context.threads, type_k=cfg.type_k,
-        type_v=cfg.type_v, n_prompt=n_prompt, n_gen=n_gen, kernels=lm.context.level)
+        type_v=cfg.type_v, n_prompt=n_prompt, n_gen=n_gen, kernels=lm.context.level,
+        n_gpu_layers=lm.model.n_gpu_layers)
 
 
 def prompt_run(lm: LoadedModel, tokens: np.ndarray) -> int:

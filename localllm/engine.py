@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend.native import Context, default_threads
 from .backend.program import ModelConfig, NativeModel
+from .backend.split import parse_gpu_layers
 from .errors import ContextLengthExceeded, UsageError
 from .gguf import GGUFFile, open_gguf
 from .model_path import resolve_model
@@ -71,7 +72,7 @@ class LoadedModel:
 
 def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = None, n_batch: int = DEFAULT_N_BATCH,
                n_threads: int | None = None, n_threads_batch: int | None = None, type_k: str = "f16",
-               type_v: str = "f16", use_mmap: bool = True, embedding: bool = False,
+               type_v: str = "f16", use_mmap: bool = True, embedding: bool = False, n_gpu_layers: int | str = 0,
                progress: Callable[[str], None] | None = None) -> LoadedModel:
     """Opens a GGUF model (the default model when None) ready to run.
 
@@ -80,8 +81,11 @@ def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = No
     n_threads / n_threads_batch: threads for decode / for prefill (default: physical cores);
     embedding: the model outputs hidden states after the final norm instead of logits (see
     localllm.embedding);
+    n_gpu_layers: the last layers to run on the GPU (-1 or "all": every layer and the output head;
+    GPUOffloadError when this install or machine cannot);
     progress: called with the name of each of the LOAD_STEPS as it starts."""
     step = progress or (lambda name: None)
+    n_gpu_layers = parse_gpu_layers(n_gpu_layers)
     step(LOAD_STEPS[0])
     gguf = open_gguf(resolve_model(model), use_mmap=use_mmap)
     step(LOAD_STEPS[1])
@@ -97,7 +101,8 @@ def load_model(model: str | os.PathLike | None = None, *, n_ctx: int | None = No
     n_threads = n_threads or default_threads()
     context = Context(n_threads)
     batch_context = Context(n_threads_batch) if n_threads_batch and n_threads_batch != n_threads else None
-    model = NativeModel(gguf, context, config, batch_context=batch_context, embedding=embedding)
+    model = NativeModel(gguf, context, config, batch_context=batch_context, embedding=embedding,
+                        n_gpu_layers=n_gpu_layers)
     return LoadedModel(gguf=gguf, tokenizer=tokenizer, model=model, context=context, batch_context=batch_context)
 
 

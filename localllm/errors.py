@@ -88,3 +88,17 @@ class ContextLengthExceeded(InputError):
 class ConvertError(InputError):
     """A Hugging Face checkpoint cannot be converted to GGUF: a missing or malformed file, an
     unsupported architecture, or a configuration the GGUF format cannot express."""
+
+
+class GPUOffloadError(UsageError):
+    """GPU offload (n_gpu_layers / -ngl) was asked for but cannot be done here: no CUDA backend in
+    this install, no driver or device, or a weight type the GPU kernels lack."""
+
+
+class GPUMemoryError(GPUOffloadError):
+    """The GPU layers do not fit in the GPU's free memory. Names both numbers."""
+
+    def __init__(self, message: str, *, needed_bytes: int, free_bytes: int):
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+        super().__init__(message)

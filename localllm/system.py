@@ -24,11 +24,13 @@ def cpu_model() -> str:
 
 
 def cuda_status() -> tuple[bool, str]:
-    """Whether an NVIDIA driver is present, and why not when it is not."""
-    library = ctypes.util.find_library("cuda")
-    if library is None:
-        return False, "no NVIDIA driver library (libcuda) found"
-    return True, f"driver library {library} found (GPU offload is not part of this build yet)"
+    """Whether GPU offload (-ngl) can run here: the device, or why not."""
+    from .backend import cuda
+
+    available, detail = cuda.status()
+    if not available and ctypes.util.find_library("cuda") is None:
+        detail += " (no NVIDIA driver library, libcuda, on this machine)"
+    return available, detail
 
 
 def system_info() -> dict[str, Any]:

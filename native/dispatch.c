@@ -39,6 +39,7 @@ const char *ll_status_str(int status) {
     case LL_ERR_NOMEM: return "out of memory";
     case LL_ERR_ABORTED: return "aborted";
     case LL_ERR_KV_FULL: return "the KV cache is full";
+    case LL_ERR_DEVICE: return "the offload device failed";
     default: return "unknown status";
     }
 }

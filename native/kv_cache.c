@@ -26,6 +26,7 @@ int ll_kv_init(ll_kv *kv, int n_layer, int n_ctx, int type_k, int type_v, const 
     for (int i = 0; i < n_ctx; i++) kv->pos[i] = -1;
     for (int l = 0; l < n_layer; l++) {
         ll_kv_layer *layer = &kv->layers[l];
+        if (k_width[l] == 0 && v_width[l] == 0) continue; /* offloaded: kept by its segment */
         if (!ll_kv_type_ok(type_k, k_width[l]) || !ll_kv_type_ok(type_v, v_width[l])) return LL_ERR_INVALID_ARG;
         layer->k_width = k_width[l];
         layer->v_width = v_width[l];
@@ -107,7 +108,7 @@ int ll_kv_remove(ll_model *model, int32_t seq, int32_t p0, int32_t p1) {
 static void ll_kv_rerotate_cell(ll_kv *kv, int32_t c, int32_t delta, float *tmp) {
     for (int l = 0; l < kv->n_layer; l++) {
         ll_kv_layer *layer = &kv->layers[l];
-        if (!layer->has_rope) continue;
+        if (!layer->has_rope || !layer->k) continue;
         uint8_t *row = layer->k + (size_t)c * layer->k_row_bytes;
         LL_KERNELS[kv->type_k].dequantize_row(row, tmp, layer->k_width);
         ll_rope_row(tmp, (int)(layer->k_width / layer->head_dim), layer->head_dim, (float)delta, layer->rope_mode,
@@ -116,8 +117,22 @@ static void ll_kv_rerotate_cell(ll_kv *kv, int32_t c, int32_t delta, float *tmp)
     }
 }
 
+/* Offloaded segments re-rotate the keys of their layers first, while the positions are unchanged. */
+static int ll_kv_shift_segments(ll_model *model, int32_t seq, int32_t p0, int32_t p1, int32_t delta) {
+    const ll_kv *kv = &model->kv;
+    for (int i = 0; i < model->n_ops; i++) {
+        const ll_op *op = &model->ops[i];
+        if (op->kind != LL_OP_OFFLOAD) continue;
+        const int status = op->offload_shift((void *)op->w, kv->pos, kv->seq, kv->extent, seq, p0, p1, delta);
+        if (status != LL_OK) return status;
+    }
+    return LL_OK;
+}
+
 int ll_kv_shift(ll_model *model, int32_t seq, int32_t p0, int32_t p1, int32_t delta) {
     if (!model) return LL_ERR_INVALID_ARG;
+    const int status = ll_kv_shift_segments(model, seq, p0, p1, delta);
+    if (status != LL_OK) return status;
     ll_kv *kv = &model->kv;
     int64_t widest = 1;
     for (int l = 0; l < kv->n_layer; l++)

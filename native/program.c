@@ -69,6 +69,8 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
         return ll_buffer_ok(m, op->src0, n) && ll_buffer_ok(m, op->dst, n) && (op->kind != LL_OP_SOFTCAP || op->softcap > 0);
     case LL_OP_LOGIT_ROWS:
         return ll_buffer_ok(m, op->src0, n) && ll_buffer_ok(m, op->dst, n) && op->src0 != op->dst;
+    case LL_OP_OFFLOAD:
+        return op->w && op->offload && op->offload_shift && (op->dst == LL_BUF_NONE || op->dst == LL_BUF_LOGITS);
     default:
         return 0;
     }
@@ -80,6 +82,11 @@ static int ll_op_ok(const ll_model *m, const ll_op *op) {
  * (hidden-state output; either fixes its width), then only by in-place ops of that width. */
 static int ll_op_in_phase(ll_model *m, const ll_op *op, int after_logit_rows) {
     const int uses_logits = op->src0 == LL_BUF_LOGITS || op->src1 == LL_BUF_LOGITS || op->dst == LL_BUF_LOGITS;
+    if (op->kind == LL_OP_OFFLOAD) { /* a segment runs before LOGIT_ROWS, or contains it and the output */
+        if (after_logit_rows) return 0;
+        if (op->dst == LL_BUF_LOGITS) m->logits_width = op->n;
+        return 1;
+    }
     if (op->kind == LL_OP_LOGIT_ROWS) return !after_logit_rows && !uses_logits;
     if (!after_logit_rows)
         return !uses_logits;
@@ -101,6 +108,11 @@ static int ll_op_in_phase(ll_model *m, const ll_op *op, int after_logit_rows) {
     const int in_place = op->src0 == LL_BUF_LOGITS && op->dst == LL_BUF_LOGITS && op->src1 != LL_BUF_LOGITS;
     return in_place && m->logits_width && op->n == m->logits_width &&
            (op->kind == LL_OP_SCALE || op->kind == LL_OP_SOFTCAP);
+}
+
+/* After LOGIT_ROWS, and after a segment that contains it, ops work on the rows that want logits. */
+static int ll_op_ends_batch_phase(const ll_op *op) {
+    return op->kind == LL_OP_LOGIT_ROWS || (op->kind == LL_OP_OFFLOAD && op->dst == LL_BUF_LOGITS);
 }
 
 /* KV_STORE ops say how their layer's keys were rotated: kept for ll_kv_shift. */
@@ -179,7 +191,7 @@ static int ll_model_setup(ll_ctx *ctx, ll_model *m, const ll_op *ops, const int6
             return LL_ERR_INVALID_ARG;
         }
         if (m->ops[i].kind == LL_OP_KV_STORE) ll_record_rope(m, &m->ops[i]);
-        if (m->ops[i].kind == LL_OP_LOGIT_ROWS) after_logit_rows = 1;
+        if (ll_op_ends_batch_phase(&m->ops[i])) after_logit_rows = 1;
     }
     if (!after_logit_rows && m->logits_width) {
         *bad_op = -1;
@@ -314,9 +326,23 @@ static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth) {
     ll_matmul_run(&mm, b->ctx->pool, ith, nth);
 }
 
+/* Hands the batch to an offloaded segment (thread 0 only; the others wait at the barrier). */
+static void ll_run_offload(const ll_op *op, ll_batch *b) {
+    const ll_kv *kv = &b->model->kv;
+    const ll_offload_batch ob = {
+        .n = b->n, .tokens = b->tokens, .pos = b->pos, .seq = b->seq, .cells = b->cells,
+        .logit_rows = b->logit_rows, .n_logits = b->n_logits, .cell_pos = kv->pos, .cell_seq = kv->seq,
+        .kv_extent = kv->extent, .buffers = b->model->buffers, .logits = b->logits,
+    };
+    b->status = op->offload((void *)op->w, &ob);
+}
+
 static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth) {
     int32_t r0, r1;
     switch (op->kind) {
+    case LL_OP_OFFLOAD:
+        if (ith == 0) ll_run_offload(op, b);
+        return;
     case LL_OP_MATMUL: ll_run_matmul(op, b, ith, nth); return;
     case LL_OP_ATTENTION: ll_run_attention(op, b, ith); return;
     case LL_OP_LOGIT_ROWS:
@@ -333,15 +359,15 @@ static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth) {
     }
 }
 
-static void ll_forward_job(void *arg, int ith, int nth) {
+void ll_program_job(void *arg, int ith, int nth) {
     ll_batch *b = arg;
     ll_model *m = b->model;
     int64_t start = ith == 0 && m->op_ns ? ll_now_ns() : 0;
     for (int i = 0; i < m->n_ops; i++) {
         ll_run_op(&m->ops[i], b, ith, nth);
         if (ith == 0) {
-            m->stop = __atomic_load_n(&b->ctx->abort_flag, __ATOMIC_RELAXED);
-            if (m->ops[i].kind == LL_OP_LOGIT_ROWS) b->rows = b->n_logits;
+            m->stop = __atomic_load_n(&b->ctx->abort_flag, __ATOMIC_RELAXED) || b->status != LL_OK;
+            if (ll_op_ends_batch_phase(&m->ops[i])) b->rows = b->n_logits;
         }
         ll_pool_barrier(b->ctx->pool);
         if (ith == 0 && m->op_ns) { /* the op's time until every thread finished it */
@@ -394,10 +420,10 @@ static int ll_forward_locked(ll_ctx *ctx, ll_batch *b) {
     if (status == LL_OK) {
         b->cells = cells;
         m->stop = 0;
-        ll_pool_run(ctx->pool, ll_forward_job, b);
+        ll_pool_run(ctx->pool, ll_program_job, b);
         if (m->stop) {
             ll_kv_unclaim(&m->kv, cells, b->n);
-            status = LL_ERR_ABORTED;
+            status = b->status != LL_OK ? b->status : LL_ERR_ABORTED;
         }
     }
     free(cells);

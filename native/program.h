@@ -36,6 +36,7 @@ typedef struct {
     int32_t n_logits;
     float *logits;                      /* [n_logits, vocab] */
     int32_t rows;                       /* rows the current op works on (n, then n_logits) */
+    int status;                         /* LL_OK, or what an offloaded segment returned */
 } ll_batch;
 
 /* Attention is computed in units handed out through the pool's counter: how many the op has for
@@ -46,5 +47,9 @@ void ll_attention_run(const ll_op *op, const ll_batch *batch, int64_t unit, ll_a
  * of the program's attention ops, n_ctx = the cache's cells. NULL when out of memory. */
 ll_attn_scratch *ll_attn_scratch_new(int64_t hd, int max_group, int32_t n_ctx);
 void ll_attn_scratch_free(ll_attn_scratch *s);
+
+/* The thread-pool job of a forward pass: every thread runs the model's ops over the batch `arg`
+ * (an ll_batch whose cells are claimed), with a barrier after each op. */
+void ll_program_job(void *arg, int ith, int nth);
 
 #endif

@@ -32,4 +32,5 @@
 #include "attention.c"
 #include "attention_tiled.c"
 #include "program.c"
+#include "segment.c"
 #include "sampling.c"

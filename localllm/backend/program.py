@@ -16,11 +16,12 @@ from ..errors import ContextLengthExceeded, NativeError, UsageError
 from ..gguf import GGMLType, GGUFFile, TensorInfo
 from ..models import architecture_module
 from ..models.base import OP, GraphBuilder, HParams
-from . import profile
+from . import profile, split
 from .native import Context, check
+from .segment import CpuSegment
 
 KV_TYPES = {"f16": GGMLType.F16, "q8_0": GGMLType.Q8_0, "f32": GGMLType.F32}
-LL_ERR_ABORTED, LL_ERR_KV_FULL = 4, 5
+LL_ERR_ABORTED, LL_ERR_KV_FULL, LL_ERR_DEVICE = 4, 5, 6
 
 
 class Aborted(Exception):
@@ -40,12 +41,13 @@ class NativeModel:
 
     def __init__(self, gguf: GGUFFile, context: Context, config: ModelConfig, *,
                  batch_context: Context | None = None, program: tuple[HParams, GraphBuilder] | None = None,
-                 embedding: bool = False):
+                 embedding: bool = False, n_gpu_layers: int = 0, offload_device: str = "cuda"):
         """The model of `gguf`'s architecture; `program` = (hparams, graph) runs a hand-built
         program instead (tests of single ops). Batches of one token run on `context`, larger ones
         on `batch_context` (default: the same), so decode and prefill may use different thread counts.
         embedding=True: `forward` returns the hidden state after the final norm [rows, n_embd]
-        instead of logits."""
+        instead of logits. n_gpu_layers: the last layers to run on `offload_device` ("cuda", or
+        "cpu": the same split run by a CPU segment), split.ALL_LAYERS for the output head too."""
         self.gguf = gguf
         self.context = context
         self.batch_context = batch_context or context
@@ -60,10 +62,14 @@ class NativeModel:
             hparams, graph = program
         self.hparams: HParams = hparams
         self._keep: list = [graph.keep]
-        self._ptr = self._create(graph)
+        self.split = split.plan(graph, hparams.n_layer, n_gpu_layers) if n_gpu_layers else None
+        self.n_gpu_layers = split.resolve_gpu_layers(n_gpu_layers, hparams.n_layer) if self.split else 0
+        self.segment = self._offload(graph, offload_device) if self.split else None
+        host_ops = split.host_ops(graph, self.split, self.segment.offload_fields()) if self.split else graph.ops
+        self._ptr = self._create(graph, host_ops)
         self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
         self.forward_seconds = 0.0  # wall time spent inside ll_forward, for overhead accounting
-        self._op_labels = profile.op_labels(graph.ops)
+        self._op_labels = profile.op_labels(host_ops)
         self.profiling = profile.enabled()
         if self.profiling:
             self.op_times()
@@ -80,11 +86,11 @@ class NativeModel:
         self._keep.append((array, cdata))
         return cdata
 
-    def _ops(self, graph: GraphBuilder):
-        ops = self.native.ffi.new("ll_op[]", len(graph.ops))
-        for op, fields in zip(ops, graph.ops):
+    def _ops(self, op_list: list[dict]):
+        ops = self.native.ffi.new("ll_op[]", len(op_list))
+        for op, fields in zip(ops, op_list):
             for key, value in fields.items():
-                if key == "w":
+                if key == "w" and isinstance(value, (TensorInfo, np.ndarray)):
                     op.w = self._pointer(value, "uint8_t[]" if isinstance(value, TensorInfo) else "float[]")
                 elif key in ("b", "rope_freq_factors"):
                     setattr(op, key, self._pointer(value, "float[]"))
@@ -92,7 +98,8 @@ class NativeModel:
                     setattr(op, key, value)
         return ops
 
-    def _kv_config(self, graph: GraphBuilder):
+    def _kv_config(self, graph: GraphBuilder, here=lambda il: True):
+        """The KV cache of the layers `here(il)` accepts (the others: widths 0, kept elsewhere)."""
         ffi, hp, cfg = self.native.ffi, self.hparams, self.config
         if cfg.type_k not in KV_TYPES or cfg.type_v not in KV_TYPES:
             raise UsageError(f"KV cache type must be one of {', '.join(KV_TYPES)}, not {cfg.type_k}/{cfg.type_v}")
@@ -100,24 +107,40 @@ class NativeModel:
             if name == "q8_0" and (hp.head_dim % 32 or hp.head_dim_v % 32):
                 raise UsageError(f"a q8_0 KV cache needs head dims that are multiples of 32; this model's are "
                                  f"{hp.head_dim} (K) and {hp.head_dim_v} (V): use f16")
-        k_width = ffi.new("int64_t[]", [graph.kv_width[il][0] for il in range(hp.n_layer)])
-        v_width = ffi.new("int64_t[]", [graph.kv_width[il][1] for il in range(hp.n_layer)])
+        k_width = ffi.new("int64_t[]", [graph.kv_width[il][0] if here(il) else 0 for il in range(hp.n_layer)])
+        v_width = ffi.new("int64_t[]", [graph.kv_width[il][1] if here(il) else 0 for il in range(hp.n_layer)])
         self._keep.append((k_width, v_width))
         return ffi.new("ll_kv_config *", {
             "n_layer": hp.n_layer, "n_ctx": cfg.n_ctx, "type_k": int(KV_TYPES[cfg.type_k]),
             "type_v": int(KV_TYPES[cfg.type_v]), "k_width": k_width, "v_width": v_width,
         })
 
-    def _create(self, graph: GraphBuilder):
+    def _offload(self, graph: GraphBuilder, device: str):
+        """The device segment of the split: ops [start, end) with the KV layers they use."""
+        s = self.split
+        ops = graph.ops[s.start:s.end]
+        args = dict(ops=self._ops(ops), n_ops=len(ops), buffer_width=self.native.ffi.new("int64_t[]", graph.buffer_width),
+                    n_buffers=len(graph.buffer_width), n_batch=self.config.n_batch,
+                    kv=self._kv_config(graph, lambda il: il in s.layers), live_in=s.live_in, live_out=s.live_out)
+        if device == "cpu":
+            return CpuSegment(self.native, self.context.threads, **args)
+        if device != "cuda":
+            raise UsageError(f"offload device must be cuda or cpu, not {device!r}")
+        from .cuda import CudaSegment
+
+        return CudaSegment(self.native, self.config, **args)
+
+    def _create(self, graph: GraphBuilder, host_ops: list[dict]):
         ffi, lib = self.native.ffi, self.native.lib
-        ops = self._ops(graph)
+        ops = self._ops(host_ops)
+        on_host = (lambda il: il not in self.split.layers) if self.split else (lambda il: True)
         widths = ffi.new("int64_t[]", graph.buffer_width)
         out, bad_op = ffi.new("ll_model **"), ffi.new("int *")
         widest = max((self.context, self.batch_context), key=lambda c: c.threads)  # scratch for its threads
-        status = lib.ll_model_new(widest._live(), ops, len(graph.ops), widths, len(graph.buffer_width),
-                                  self.config.n_batch, self._kv_config(graph), out, bad_op)
+        status = lib.ll_model_new(widest._live(), ops, len(host_ops), widths, len(graph.buffer_width),
+                                  self.config.n_batch, self._kv_config(graph, on_host), out, bad_op)
         if status != 0:
-            where = f" at op {bad_op[0]}: {graph.ops[bad_op[0]]}" if bad_op[0] >= 0 else ""
+            where = f" at op {bad_op[0]}: {host_ops[bad_op[0]]}" if bad_op[0] >= 0 else ""
             raise NativeError(status, f"the native core rejected the {self.hparams.arch} program{where} "
                                       f"({ffi.string(lib.ll_status_str(status)).decode()})")
         return ffi.gc(out[0], lib.ll_model_free)
@@ -169,6 +192,8 @@ class NativeModel:
                 f"the batch needs {n}", n_tokens=self.kv_used + n, n_ctx=self.config.n_ctx)
         if status == LL_ERR_ABORTED:
             raise Aborted("forward pass aborted")
+        if status == LL_ERR_DEVICE and self.segment is not None:
+            raise NativeError(status, self.segment.error_text())
         check(self.native, status)
         return logits
 
@@ -214,14 +239,20 @@ class NativeModel:
     def kv_max_pos(self, seq: int = 0) -> int:
         return int(self.native.lib.ll_kv_max_pos(self._ptr, seq))
 
+    def _no_offload(self, what: str) -> None:
+        if self.split is not None:
+            raise UsageError(f"{what} is not supported with GPU offload (n_gpu_layers > 0)")
+
     def kv_state(self) -> bytes:
         """The whole KV cache as bytes (for this build and machine only)."""
+        self._no_offload("saving the KV cache state")
         ffi, lib = self.native.ffi, self.native.lib
         data = bytearray(int(lib.ll_kv_state_size(self._ptr)))
         check(self.native, lib.ll_kv_state_save(self._ptr, ffi.from_buffer(data), len(data)))
         return bytes(data)
 
     def load_kv_state(self, data: bytes) -> None:
+        self._no_offload("loading a KV cache state")
         status = self.native.lib.ll_kv_state_load(self._ptr, self.native.ffi.from_buffer(data), len(data))
         if status != 0:
             raise UsageError("the saved state does not fit this model's KV cache (another model, "

@@ -34,6 +34,8 @@ def bench_cmd(
     cache_type_k: str = typer.Option("f16", "-ctk", "--cache-type-k", help="KV cache type for K."),
     cache_type_v: str = typer.Option("f16", "-ctv", "--cache-type-v", help="KV cache type for V."),
     output: str = typer.Option("md", "-o", "--output", help="md (a table) or json (llama-bench's field names)."),
+    n_gpu_layers: str = typer.Option("0", "-ngl", "--n-gpu-layers", envvar="LOCALLLM_N_GPU_LAYERS",
+                                     help="Layers to run on the GPU: the last N, or 'all'."),
     verbose: bool = VerboseOpt,
 ) -> None:
     """Measure prompt processing (pp) and generation (tg) speed in tokens per second."""
@@ -51,7 +53,7 @@ def bench_cmd(
     records = []
     for n_threads in thread_counts:
         with load_model(model, n_ctx=n_ctx, n_batch=min(batch_size, ubatch_size), n_threads=n_threads,
-                        type_k=cache_type_k, type_v=cache_type_v) as lm:
+                        type_k=cache_type_k, type_v=cache_type_v, n_gpu_layers=n_gpu_layers) as lm:
             for kind, lengths in (("n_prompt", prompts), ("n_gen", gens)):
                 for length in lengths:
                     err.print(f"[dim]{'pp' if kind == 'n_prompt' else 'tg'}{length}, {n_threads} threads ...[/dim]")
@@ -59,9 +61,10 @@ def bench_cmd(
     if output == "json":
         out.print_json(json.dumps([r.to_json() for r in records]))
         return
-    lines = ["| model | size | params | kernels | threads | test | t/s |", "|---|---:|---:|---|---:|---:|---:|"]
+    lines = ["| model | size | params | kernels | ngl | threads | test | t/s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|"]
     for r in records:
         j = r.to_json()
         lines.append(f"| {r.model_type} | {size_text(r.model_size)} | {r.model_n_params / 1e6:.2f} M | {r.kernels} | "
-                     f"{r.n_threads} | {r.test} | {j['avg_ts']:.2f} ± {j['stddev_ts']:.2f} |")
+                     f"{r.n_gpu_layers} | {r.n_threads} | {r.test} | {j['avg_ts']:.2f} ± {j['stddev_ts']:.2f} |")
     out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)

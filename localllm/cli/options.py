@@ -51,6 +51,7 @@ class RunOptions:
     chat_template: Optional[str]
     chat_template_file: Optional[str]
     no_mmap: bool
+    n_gpu_layers: str
     context_shift: bool
     keep: int
     verbose: bool
@@ -88,6 +89,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (type, typer.Option)
                                           "llama2, chatml, qwen, mistral, phi3 (default: the model's own).")),
     "chat_template_file": (Optional[str], _opt(None, "--chat-template-file", help="Jinja2 chat template file.")),
     "no_mmap": (bool, _opt(False, "--no-mmap", help="Read the model into memory instead of mapping it.")),
+    "n_gpu_layers": (str, _opt("0", "-ngl", "--n-gpu-layers", help="Layers to run on the GPU: the last N, or "
+                               "'all' (every layer and the output head; needs the CUDA backend).")),
     "context_shift": (bool, _opt(False, "--context-shift", help="When the context is full, drop old tokens "
                                  "instead of stopping.")),
     "keep": (int, _opt(0, "--keep", help="Prompt tokens a context shift never drops (-1: the whole first prompt).")),

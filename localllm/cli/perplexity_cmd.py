@@ -17,6 +17,8 @@ def perplexity(
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Score at most this many chunks."),
     threads: Optional[int] = typer.Option(None, "-t", "--threads", help="Threads (default: physical cores)."),
     batch: int = typer.Option(512, "-b", "--batch-size", help="Tokens per forward call."),
+    n_gpu_layers: str = typer.Option("0", "-ngl", "--n-gpu-layers", envvar="LOCALLLM_N_GPU_LAYERS",
+                                     help="Layers to run on the GPU: the last N, or 'all'."),
     verbose: bool = VerboseOpt,
 ) -> None:
     """Perplexity of a text, as llama-perplexity computes it (second half of each chunk)."""
@@ -31,10 +33,10 @@ def perplexity(
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {file!r}: {exc}") from exc
-    with load_model(model, n_ctx=ctx_size, n_batch=batch, n_threads=threads) as lm:
+    with load_model(model, n_ctx=ctx_size, n_batch=batch, n_threads=threads, n_gpu_layers=n_gpu_layers) as lm:
         err.print(f"[dim]{lm.model.hparams.arch}, KV cache {size_text(lm.model.kv_bytes)} "
                   f"({lm.n_ctx} cells, {lm.model.config.type_k}/{lm.model.config.type_v}), "
-                  f"{lm.context.threads} threads, kernels {lm.context.level}[/dim]")
+                  f"{lm.context.threads} threads, kernels {lm.context.level}, GPU layers {lm.model.n_gpu_layers}[/dim]")
         columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total} chunks"), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as bar:

@@ -33,7 +33,8 @@ def open_llama(model: Optional[str], opts: RunOptions):
         llm = Llama(model, n_ctx=opts.ctx_size or None, n_batch=opts.batch_size, n_ubatch=opts.ubatch_size,
                     n_threads=opts.threads, n_threads_batch=opts.threads_batch, seed=opts.seed,
                     type_k=opts.cache_type_k, type_v=opts.cache_type_v, use_mmap=not opts.no_mmap,
-                    context_shift=opts.context_shift, n_keep=opts.keep, verbose=False, progress=step)
+                    context_shift=opts.context_shift, n_keep=opts.keep, n_gpu_layers=opts.n_gpu_layers, verbose=False,
+                    progress=step)
     if opts.chat_template or opts.chat_template_file:
         llm.set_chat_template(name=opts.chat_template, file=opts.chat_template_file)
     return llm

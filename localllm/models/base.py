@@ -9,6 +9,7 @@ n_batch x (sum of distinct widths), not per layer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,11 @@ from ..gguf import GGUFFile, GGMLType, TensorInfo
 OP = {
     "get_rows": 1, "rms_norm": 2, "layer_norm": 3, "matmul": 4, "add_bias": 5, "rope": 6, "kv_store": 7,
     "attention": 8, "add": 9, "mul": 10, "scale": 11, "gelu_mul": 12, "silu_mul": 13, "softcap": 14,
-    "logit_rows": 15, "gelu_erf": 16, "get_pos_rows": 17,
+    "logit_rows": 15, "gelu_erf": 16, "get_pos_rows": 17, "offload": 18,
 }
 ROPE_NORMAL, ROPE_NEOX = 0, 2
 BUF_LOGITS, BUF_NONE = -2, -1
+LAYER_TENSOR = re.compile(r"blk\.(\d+)\.")  # tensors of layer il are named blk.{il}.*
 
 
 class ModelFormatError(InputError):
@@ -127,6 +129,8 @@ class GraphBuilder:
         self.keep: list[np.ndarray] = []
         self.kv_width: dict[int, tuple[int, int]] = {}
         self.tensor_names = {t.name for t in gguf.tensors}
+        self.layer_starts: dict[int, int] = {}  # layer -> index of its first op (the first to use a blk.{il} tensor)
+        self.output_start: int | None = None    # index of the LOGIT_ROWS op: the output head starts there
 
     # -- weights ---------------------------------------------------------------------------
     def tensor(self, name: str, shape: tuple[int, ...] | None = None) -> TensorInfo:
@@ -136,6 +140,9 @@ class GraphBuilder:
             raise ModelFormatError(f"{self.gguf.path}: tensor {name!r} is missing") from None
         if shape is not None and tuple(t.shape) != tuple(shape):
             raise ModelFormatError(f"tensor {name!r} has shape {t.shape}, expected {shape}")
+        layer = LAYER_TENSOR.match(name)
+        if layer:
+            self.layer_starts.setdefault(int(layer[1]), len(self.ops))
         return t
 
     def has(self, name: str) -> bool:
@@ -251,6 +258,7 @@ class GraphBuilder:
 
     def logit_rows(self, src: int, dst: str) -> int:
         out = self.buffer(dst, self.width(src))
+        self.output_start = len(self.ops)
         self._op("logit_rows", src0=src, dst=out, n=self.width(src))
         return out
 

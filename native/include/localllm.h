@@ -116,7 +116,8 @@ int ll_top_k(const float *x, int64_t n, int32_t k, int32_t *ids, float *vals, in
 
 /* Status codes of the program calls (after the generic ones). */
 enum ll_program_status {
-    LL_ERR_KV_FULL = 5          /* the KV cache has no free cell left for the batch */
+    LL_ERR_KV_FULL = 5,         /* the KV cache has no free cell left for the batch */
+    LL_ERR_DEVICE = 6           /* an offload device (GPU) failed; its library says why */
 };
 
 enum ll_op_kind {
@@ -137,7 +138,11 @@ enum ll_op_kind {
     LL_OP_SOFTCAP = 14,     /* dst = softcap * tanh(src0 / softcap) */
     LL_OP_LOGIT_ROWS = 15,  /* dst[i] = src0[logit_rows[i]]; later ops see n_logits rows */
     LL_OP_GELU_ERF = 16,    /* dst = gelu_erf(src0): the exact (erf) GELU, in f32 */
-    LL_OP_GET_POS_ROWS = 17 /* dst[t] = row pos[t] of w (absolute position embeddings) */
+    LL_OP_GET_POS_ROWS = 17,/* dst[t] = row pos[t] of w (absolute position embeddings) */
+    LL_OP_OFFLOAD = 18      /* runs a segment of the program on another device (see ll_offload_batch):
+                               w = the segment, offload / offload_shift = its functions; dst =
+                               LL_BUF_LOGITS when the segment ends the program (n = the logits'
+                               width; later ops see n_logits rows), else LL_BUF_NONE */
 };
 
 enum ll_rope_mode {
@@ -147,6 +152,30 @@ enum ll_rope_mode {
 
 /* Buffer id of the caller's logits array in an op's dst. */
 enum ll_buffer_special { LL_BUF_LOGITS = -2, LL_BUF_NONE = -1 };
+
+/* What an offloaded segment gets for one batch: the batch, the cache's cell bookkeeping (the
+ * segment keeps K/V of its own layers in the same cells) and the host's activation buffers, from
+ * which it copies the rows it reads before writing and into which it copies the rows the host
+ * reads after it. */
+typedef struct {
+    int32_t n;                          /* rows of the batch */
+    const int32_t *tokens, *pos, *seq;  /* [n] */
+    const int32_t *cells;               /* [n] KV cell of each row */
+    const int32_t *logit_rows;          /* [n_logits] */
+    int32_t n_logits;
+    const int32_t *cell_pos;            /* [kv_extent] position of each cell's token (-1: free) */
+    const int32_t *cell_seq;            /* [kv_extent] its sequence */
+    int32_t kv_extent;                  /* cells [0, kv_extent) may be in use */
+    float *const *buffers;              /* [n_buffers] the host's buffers, each [n_batch_max, width] */
+    float *logits;                      /* [n_logits, logits width] the caller's array */
+} ll_offload_batch;
+
+/* Runs a segment for a batch (called by one thread of the host's job; returns an ll_status). */
+typedef int (*ll_offload_fn)(void *segment, const ll_offload_batch *batch);
+/* Re-rotates the keys of the segment's layers as ll_kv_shift does, for the cells of `seq` with
+ * positions in [p0, p1) (p1 < 0: to the end), before the host moves their positions by delta. */
+typedef int (*ll_offload_shift_fn)(void *segment, const int32_t *cell_pos, const int32_t *cell_seq,
+                                   int32_t kv_extent, int32_t seq, int32_t p0, int32_t p1, int32_t delta);
 
 /* One step of the program. Fields an op kind does not use are 0 / NULL. Rows are tokens of the
  * batch; `n` is the width (floats per row) of src0 and, unless noted, of dst. */
@@ -172,10 +201,13 @@ typedef struct {
     const float *rope_freq_factors;    /* [group / 2] divisors of each frequency, or NULL */
     int window;                        /* ATTENTION: sliding window (0: none); key visible if pos_q - pos_k < window */
     int causal;                        /* ATTENTION: 1 = keys at later positions are hidden */
+    ll_offload_fn offload;             /* OFFLOAD: runs the segment w */
+    ll_offload_shift_fn offload_shift; /* OFFLOAD: ll_kv_shift for the segment's layers */
 } ll_op;
 
 /* Shape of the KV cache: per layer, K rows of k_width and V rows of v_width values in
- * n_ctx cells, stored as type_k / type_v (F16 default; Q8_0 or F32 allowed). */
+ * n_ctx cells, stored as type_k / type_v (F16 default; Q8_0 or F32 allowed). A layer with both
+ * widths 0 has no storage here (an offloaded layer: its segment keeps it). */
 typedef struct {
     int n_layer;
     int n_ctx;
@@ -232,5 +264,23 @@ int32_t ll_kv_max_pos(const ll_model *model, int32_t seq);
 int64_t ll_kv_state_size(const ll_model *model);
 int ll_kv_state_save(const ll_model *model, void *dst, int64_t size);
 int ll_kv_state_load(ll_model *model, const void *src, int64_t size);
+
+/* ---- A program segment run on the CPU through the offload interface ----
+ * The CPU twin of a GPU segment: its own context (n_threads threads), activation buffers and KV
+ * layers; each run copies the live-in buffers (rows the segment reads before writing) from the
+ * host, runs the ops and copies the live-out buffers back. Split programs are tested through it,
+ * and it is the reference every device backend is compared with. */
+typedef struct ll_segment ll_segment;
+
+/* ops: the segment's ops (buffer ids as the host's); buffer_width: the host's widths; kv: the
+ * segment's layers (other layers with widths 0). On LL_ERR_INVALID_ARG, *bad_op as ll_model_new. */
+int ll_segment_new(int n_threads, const ll_op *ops, int n_ops, const int64_t *buffer_width, int n_buffers,
+                   int n_batch_max, const ll_kv_config *kv, const int32_t *live_in, int n_live_in,
+                   const int32_t *live_out, int n_live_out, ll_segment **out, int *bad_op);
+void ll_segment_free(ll_segment *segment);
+/* The ll_offload_fn and ll_offload_shift_fn of a CPU segment (segment: an ll_segment *). */
+int ll_segment_run(void *segment, const ll_offload_batch *batch);
+int ll_segment_kv_shift(void *segment, const int32_t *cell_pos, const int32_t *cell_seq, int32_t kv_extent,
+                        int32_t seq, int32_t p0, int32_t p1, int32_t delta);
 
 #endif
