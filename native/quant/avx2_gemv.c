@@ -274,11 +274,41 @@ static inline __m128i hsum4_epi32_avx2(__m256i h01, __m256i h23) {
 
 #define LL_GEMV_KROWS 4 /* rows decoded together: 4 streams, one reduction for all */
 
-/* The tile for nc <= LL_GEMV_COLS tokens, LL_GEMV_KROWS rows at a time (the last group padded with
+/* acc += one super-block of the 4 rows (row j at row[j] + at) against one token's super-block ac;
+ * lane j = row j. Straight-line code: the rows' partial lanes stay in registers. */
+LL_GEMM_INLINE __m128 gemv_kquant_superblock_avx2(const uint8_t *const row[LL_GEMV_KROWS], size_t at,
+                                                  const block_q8_K *ac, __m128 acc, ll_kquant_rowsum_avx2 rowsum) {
+    __m256i i0, m0, i1, m1, i2, m2, i3, m3;
+    float d0, dm0, d1, dm1, d2, dm2, d3, dm3;
+    rowsum(row[0] + at, ac, &i0, &m0, &d0, &dm0);
+    rowsum(row[1] + at, ac, &i1, &m1, &d1, &dm1);
+    const __m256i hi01 = _mm256_hadd_epi32(i0, i1), hm01 = _mm256_hadd_epi32(m0, m1);
+    rowsum(row[2] + at, ac, &i2, &m2, &d2, &dm2);
+    rowsum(row[3] + at, ac, &i3, &m3, &d3, &dm3);
+    const __m128i isum = hsum4_epi32_avx2(hi01, _mm256_hadd_epi32(i2, i3));
+    const __m128i msum = hsum4_epi32_avx2(hm01, _mm256_hadd_epi32(m2, m3));
+    const __m128 da = _mm_set1_ps(ac->d);
+    const __m128 dv = _mm_setr_ps(d0, d1, d2, d3), dmv = _mm_setr_ps(dm0, dm1, dm2, dm3);
+    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(dv, da), acc);
+    return _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_mul_ps(dmv, da), acc);
+}
+
+/* Asks for each row's lines (row j at row[j], pf[j] its next line to ask for) up to `upto` bytes
+ * from the row's start, into L2 (prefetches never fault). */
+LL_GEMM_INLINE void gemv_kquant_prefetch_avx2(const uint8_t *const row[LL_GEMV_KROWS], const char *pf[LL_GEMV_KROWS],
+                                              size_t upto) {
+    for (int j = 0; j < LL_GEMV_KROWS; j++) {
+        for (; pf[j] < (const char *)row[j] + upto; pf[j] += 64) _mm_prefetch(pf[j], _MM_HINT_T1);
+    }
+}
+
+/* The tile for NC <= LL_GEMV_COLS tokens, LL_GEMV_KROWS rows at a time (the last group padded with
  * its last row); every token reads the rows from L1. Lane j of acc = row r + j. */
 LL_GEMM_INLINE void gemv_kquant_avx2(int64_t n, float *out, int64_t out_stride, const uint8_t *w, int64_t w_stride,
-                                     int nr, const uint8_t *a, int64_t a_stride, int nc, size_t block_bytes,
+                                     int nr, const uint8_t *a, int64_t a_stride, const int NC, size_t block_bytes,
                                      ll_kquant_rowsum_avx2 rowsum) {
+    const block_q8_K *ac[LL_GEMV_COLS];
+    for (int c = 0; c < NC; c++) ac[c] = (const block_q8_K *)(a + c * a_stride);
     for (int r = 0; r < nr; r += LL_GEMV_KROWS) {
         const uint8_t *row[LL_GEMV_KROWS];
         const char *pf[LL_GEMV_KROWS];
@@ -289,29 +319,10 @@ LL_GEMM_INLINE void gemv_kquant_avx2(int64_t n, float *out, int64_t out_stride, 
         __m128 acc[LL_GEMV_COLS] = {_mm_setzero_ps(), _mm_setzero_ps()};
         for (int64_t sb = 0; sb < n / QK_K; sb++) {
             const size_t at = (size_t)sb * block_bytes;
-            for (int j = 0; j < LL_GEMV_KROWS; j++) { /* each row's lines up to LL_PREFETCH_AHEAD_AVX2 ahead */
-                for (; pf[j] < (const char *)row[j] + at + block_bytes + LL_PREFETCH_AHEAD_AVX2; pf[j] += 64) {
-                    _mm_prefetch(pf[j], _MM_HINT_T1);
-                }
-            }
-            for (int c = 0; c < nc; c++) {
-                const block_q8_K *ac = (const block_q8_K *)(a + c * a_stride) + sb;
-                __m256i hi[2], hm[2]; /* pairwise hadds of the rows' partial lanes, as soon as a pair is done */
-                float d[LL_GEMV_KROWS], dm[LL_GEMV_KROWS];
-                for (int j = 0; j < LL_GEMV_KROWS; j += 2) {
-                    __m256i i0, m0, i1, m1;
-                    rowsum(row[j] + at, ac, &i0, &m0, &d[j], &dm[j]);
-                    rowsum(row[j + 1] + at, ac, &i1, &m1, &d[j + 1], &dm[j + 1]);
-                    hi[j / 2] = _mm256_hadd_epi32(i0, i1);
-                    hm[j / 2] = _mm256_hadd_epi32(m0, m1);
-                }
-                const __m128 da = _mm_set1_ps(ac->d);
-                const __m128 dv = _mm_setr_ps(d[0], d[1], d[2], d[3]), dmv = _mm_setr_ps(dm[0], dm[1], dm[2], dm[3]);
-                acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_epi32_avx2(hi[0], hi[1])), _mm_mul_ps(dv, da), acc[c]);
-                acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_epi32_avx2(hm[0], hm[1])), _mm_mul_ps(dmv, da), acc[c]);
-            }
+            gemv_kquant_prefetch_avx2(row, pf, at + block_bytes + LL_PREFETCH_AHEAD_AVX2);
+            for (int c = 0; c < NC; c++) acc[c] = gemv_kquant_superblock_avx2(row, at, ac[c] + sb, acc[c], rowsum);
         }
-        for (int c = 0; c < nc; c++) {
+        for (int c = 0; c < NC; c++) {
             float v[4];
             _mm_storeu_ps(v, acc[c]);
             for (int j = 0; j < LL_GEMV_KROWS && r + j < nr; j++) out[(r + j) * out_stride + c] = v[j];
@@ -324,8 +335,11 @@ LL_GEMM_INLINE void gemv_kquant_avx2(int64_t n, float *out, int64_t out_stride, 
 #define LL_GEMM_KQUANT_AVX2(TYPE, BLOCK_T, STEPS)                                                                   \
     static void gemm_tile_##TYPE##_q8_K_avx2(int64_t n, float *out, int64_t out_stride, const void *w,             \
                                              int64_t w_stride, int nr, const void *a, int64_t a_stride, int nc) {  \
-        if (nc <= LL_GEMV_COLS) {                                                                                  \
-            gemv_kquant_avx2(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, sizeof(BLOCK_T),                 \
+        if (nc == 1) {                                                                                             \
+            gemv_kquant_avx2(n, out, out_stride, w, w_stride, nr, a, a_stride, 1, sizeof(BLOCK_T),                  \
+                             rowsum_##TYPE##_avx2);                                                                 \
+        } else if (nc == 2) {                                                                                      \
+            gemv_kquant_avx2(n, out, out_stride, w, w_stride, nr, a, a_stride, 2, sizeof(BLOCK_T),                  \
                              rowsum_##TYPE##_avx2);                                                                 \
         } else {                                                                                                   \
             gemm_tile_kquant_avx2(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, sizeof(BLOCK_T), STEPS,     \
