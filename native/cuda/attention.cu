@@ -2,7 +2,10 @@
  * every NW-th visible cell, each warp keeping a running max, sum and V accumulator (online
  * softmax; a lane holds D = head_dim / 32 dims of q and of the accumulator); the warps' states are
  * merged at the end. GQA/MQA map query head h to KV head h / (n_head / n_head_kv). Masks as
- * attention.c: free cells, other sequences, later positions (causal), outside the window. */
+ * attention.c: free cells, other sequences, later positions (causal), outside the window. Batches
+ * of fewer than LLC_ATTN_TILED_ROWS rows round q to fp16 as the CPU's per-cell path does (the f16
+ * cache's dot type); the CPU's fp16 V accumulator, rounded after each cell in cell order, has no
+ * parallel equivalent: the accumulators here stay f32. */
 #include <math.h>
 #include "common.cuh"
 
@@ -12,10 +15,15 @@ __global__ void llc_attention_kernel(const __grid_constant__ llc_attention a, ll
     const int row = blockIdx.x, head = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int nw = blockDim.x / 32, hd = a.head_dim;
     const int kv_head = head / (a.n_head / a.n_head_kv);
+    llc_let_next_start();
+    llc_wait_inputs();
     const int32_t qpos = b.pos[row], qseq = b.seq[row], extent = *b.extent;
     float q[D], acc[D];
     const float *qr = a.q + row * a.ldq + head * hd + lane * D;
-    for (int i = 0; i < D; i++) { q[i] = qr[i]; acc[i] = 0.0f; }
+    for (int i = 0; i < D; i++) {
+        q[i] = a.round_q ? __half2float(__float2half_rn(qr[i])) : qr[i];
+        acc[i] = 0.0f;
+    }
     float m = -INFINITY, l = 0.0f;
     for (int32_t c = warp; c < extent; c += nw) {
         const int2 cell = b.cell[c];
@@ -53,18 +61,19 @@ __global__ void llc_attention_kernel(const __grid_constant__ llc_attention a, ll
 
 cudaError_t llc_attention_run(const llc_attention *a, int rows, llc_batch_dev b, cudaStream_t stream) {
     const int nw = rows == 1 ? 32 : 4;  /* decode: many warps share the few (row, head) units */
+    llc_attention run = *a;
+    run.round_q = rows < LLC_ATTN_TILED_ROWS;
     const dim3 grid((unsigned)rows, (unsigned)a->n_head);
     const size_t smem = sizeof(float) * (size_t)nw * (2 + a->head_dim);
     switch (a->head_dim / 32) {
-    case 1: llc_attention_kernel<1><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 2: llc_attention_kernel<2><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 3: llc_attention_kernel<3><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 4: llc_attention_kernel<4><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 5: llc_attention_kernel<5><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 6: llc_attention_kernel<6><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 7: llc_attention_kernel<7><<<grid, nw * 32, smem, stream>>>(*a, b); break;
-    case 8: llc_attention_kernel<8><<<grid, nw * 32, smem, stream>>>(*a, b); break;
+    case 1: return llc_launch(llc_attention_kernel<1>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 2: return llc_launch(llc_attention_kernel<2>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 3: return llc_launch(llc_attention_kernel<3>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 4: return llc_launch(llc_attention_kernel<4>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 5: return llc_launch(llc_attention_kernel<5>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 6: return llc_launch(llc_attention_kernel<6>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 7: return llc_launch(llc_attention_kernel<7>, grid, dim3(nw * 32), smem, stream, run, b);
+    case 8: return llc_launch(llc_attention_kernel<8>, grid, dim3(nw * 32), smem, stream, run, b);
     default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }
