@@ -78,11 +78,11 @@ class Bench:
         logit_rows = np.arange(rows, dtype=np.int32)
         logits = np.zeros((rows, max(logits_width, 1)), np.float32)
         arrays = [ffi.from_buffer("int32_t[]", a) for a in (pos, seq, pos, logit_rows)]
+        pointers, logits_ptr = ffi.new("float *[]", keep), ffi.from_buffer("float[]", logits)  # alive until the run ends
         batch = ffi.new("ll_offload_batch *", {
             "n": rows, "tokens": arrays[0], "pos": arrays[0], "seq": arrays[1], "cells": arrays[2],
             "logit_rows": arrays[3], "n_logits": rows if logits_width else 0, "cell_pos": arrays[0],
-            "cell_seq": arrays[1], "kv_extent": rows, "buffers": ffi.new("float *[]", keep),
-            "logits": ffi.from_buffer("float[]", logits)})
+            "cell_seq": arrays[1], "kv_extent": rows, "buffers": pointers, "logits": logits_ptr})
         status = seg.run_fn(seg.handle, batch)
         if status != 0:
             raise RuntimeError(f"segment run failed: {status} {seg.error_text()}")
@@ -115,7 +115,7 @@ def compare_ops(bench: Bench, rows: int, n_layers: int, device: str, x: np.ndarr
 
 def compare_logits(bench: Bench, rows: int, device: str, x: np.ndarray) -> None:
     g = bench.graph
-    start, width = g.layer_starts[0], g.ops[-1].get("n", 0)
+    start = g.layer_starts[0]
     width = next(op["w_rows"] if op["kind"] == OP["matmul"] else op["n"] for op in g.ops if op.get("dst") == BUF_LOGITS)
     inputs = {b: x[:, :g.buffer_width[b]] for b in _live_in(g.ops[start:])}
     cpu = bench.run(bench.segment(start, len(g.ops), [], "cpu"), inputs, rows, width)[1]
