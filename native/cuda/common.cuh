@@ -62,10 +62,11 @@ typedef struct {
     int64_t kv_width;
     int n_head, n_head_kv, head_dim, window, causal;
     float scale, softcap;
-    int round_q;                      /* decode batches: q rounded to fp16, the f16 cache's dot type (as the CPU) */
+    int round_q;                      /* q rounded to fp16, the f16 cache's dot type (the CPU's decode path) */
+    int cpu_order;                    /* small batches in the CPU's cell order (LOCALLLM_CUDA_DECODE_ATTENTION) */
 } llc_attention;
 
-#define LLC_ATTN_TILED_ROWS 64        /* the CPU's attention takes f32 tiles (q unrounded) from this many rows */
+#define LLC_ATTN_TILED_ROWS 64        /* the CPU's attention takes f32 tiles from this many rows (per-cell below) */
 
 /* How prefill GEMMs use the tensor cores (LOCALLLM_CUDA_GEMM): TF32X3 splits both operands into a
  * TF32 part and the rest and sums three TF32 products (about f32 accuracy), TF32 one product,
