@@ -62,7 +62,11 @@ typedef struct {
     int64_t kv_width;
     int n_head, n_head_kv, head_dim, window, causal;
     float scale, softcap;
+    int round_q;                      /* q rounded to fp16, the f16 cache's dot type (the CPU's decode path) */
+    int cpu_order;                    /* small batches in the CPU's cell order (LOCALLLM_CUDA_DECODE_ATTENTION) */
 } llc_attention;
+
+#define LLC_ATTN_TILED_ROWS 64        /* the CPU's attention takes f32 tiles from this many rows (per-cell below) */
 
 /* How prefill GEMMs use the tensor cores (LOCALLLM_CUDA_GEMM): TF32X3 splits both operands into a
  * TF32 part and the rest and sums three TF32 products (about f32 accuracy), TF32 one product,
@@ -100,6 +104,47 @@ int llc_fail(const char *what, const char *detail);
         const cudaError_t llc_err_ = (call);                                              \
         if (llc_err_ != cudaSuccess) return llc_fail(#call, cudaGetErrorString(llc_err_)); \
     } while (0)
+
+/* Programmatic dependent launch (sm_90+): every kernel lets the next one on the stream start as
+ * soon as all its own blocks run (llc_let_next_start), and waits for the previous kernel to finish
+ * and flush its writes (llc_wait_inputs) before it reads an activation or writes anything. What
+ * does not depend on earlier kernels (weights, the op table) may be fetched before the wait, so the
+ * launch and the first memory latency overlap the previous kernel's tail. Without the launch
+ * attribute (or before sm_90) both are no-ops and the stream orders kernels as usual. */
+__device__ __forceinline__ void llc_let_next_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void llc_wait_inputs() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/* Brings bytes [p, p + n) into L2, one 128-byte line per thread of the block at a time. */
+__device__ __forceinline__ void llc_prefetch_l2(const uint8_t *p, int64_t n) {
+    for (int64_t at = (int64_t)threadIdx.x * 128; at < n; at += (int64_t)blockDim.x * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + at));
+}
+
+/* kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent launch (see above). */
+template <typename... Params, typename... Args>
+static cudaError_t llc_launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                              Args &&...args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
+}
 
 static inline int64_t llc_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t llc_max(int64_t a, int64_t b) { return a > b ? a : b; }

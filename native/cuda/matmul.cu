@@ -43,12 +43,15 @@ __global__ void __launch_bounds__(LLC_MV_WARPS * 32) llc_matvec_q(const __grid_c
     int8_t *xq = (int8_t *)smem;
     float *xd = (float *)(smem + n_in), *xs = xd + n_in / 32;
     const llc_matrix mat = g.m[blockIdx.y];
-    const int64_t row0 = (int64_t)blockIdx.x * rows_per_block;
+    const int64_t row0 = (int64_t)blockIdx.x * rows_per_block, row_bytes = n_in / T::QK * T::BYTES;
+    llc_let_next_start();
+    if (row0 < mat.n_out) llc_prefetch_l2(mat.w + row0 * row_bytes, (min(row0 + rows_per_block, mat.n_out) - row0) * row_bytes);
+    llc_wait_inputs();
     if (row0 >= mat.n_out) return;
     llc_quantize_row_smem<T::K_ACT>(g.x + blockIdx.z * g.ldx, n_in, xq, xd, xs);
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, cpb = T::QK / 8;
-    const int64_t n_chunks = n_in / 8, row_bytes = n_in / T::QK * T::BYTES;
+    const int64_t n_chunks = n_in / 8;
     const int64_t row_end = min(row0 + rows_per_block, mat.n_out);
     for (int64_t row = row0 + warp; row < row_end; row += LLC_MV_WARPS) {
         const uint8_t *wr = mat.w + row * row_bytes;
@@ -70,7 +73,10 @@ __global__ void __launch_bounds__(LLC_MV_WARPS * 32) llc_matvec_f(const __grid_c
     extern __shared__ __align__(16) float xf[];
     const int64_t n_in = g.n_in;
     const llc_matrix mat = g.m[blockIdx.y];
-    const int64_t row0 = (int64_t)blockIdx.x * rows_per_block;
+    const int64_t row0 = (int64_t)blockIdx.x * rows_per_block, row_bytes = n_in * (F16W ? 2 : 4);
+    llc_let_next_start();
+    if (row0 < mat.n_out) llc_prefetch_l2(mat.w + row0 * row_bytes, (min(row0 + rows_per_block, mat.n_out) - row0) * row_bytes);
+    llc_wait_inputs();
     if (row0 >= mat.n_out) return;
     const float *x = g.x + blockIdx.z * g.ldx;
     for (int64_t j = threadIdx.x; j < n_in; j += blockDim.x) xf[j] = F16W ? __half2float(__float2half_rn(x[j])) : x[j];
@@ -147,8 +153,7 @@ cudaError_t llc_matvec(const llc_matmul_group *g, int rows, cudaStream_t stream)
     const dim3 grid((unsigned)((widest + rows_per_block - 1) / rows_per_block), (unsigned)g->count, (unsigned)rows);
     const size_t smem = llc_matvec_smem(g->type, g->n_in);
     return llc_with_matvec(g->type, [&](auto kernel) {
-        kernel<<<grid, LLC_MV_WARPS * 32, smem, stream>>>(*g, rows_per_block);
-        return cudaGetLastError();
+        return llc_launch(kernel, grid, dim3(LLC_MV_WARPS * 32), smem, stream, *g, rows_per_block);
     });
 }
 

@@ -7,34 +7,38 @@
 
 #define LLC_ROW_THREADS 256
 
-__device__ float llc_block_sum(float v, float *red) {
+/* The sum of every thread's v over the block (red: LLC_ROW_THREADS / 32 slots of shared memory). */
+template <typename T>
+__device__ T llc_block_sum(T v, T *red) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     __syncthreads();  /* red may still be read from the previous sum */
     if (lane == 0) red[warp] = v;
     __syncthreads();
-    float total = 0.0f;
+    T total = 0;
     for (int i = 0; i < LLC_ROW_THREADS / 32; i++) total += red[i];
     return total;
 }
 
-__device__ void llc_norm_row(const llc_rowop &op, const float *x, float *y, float *red, bool layer_norm) {
+/* As ll_rms_norm_row / ll_layer_norm_row: squares (and the mean's terms) rounded to float, summed in double. */
+__device__ void llc_norm_row(const llc_rowop &op, const float *x, float *y, double *red, bool layer_norm) {
     for (int64_t g = 0; g < op.n; g += op.group) {
         float mean = 0.0f;
         if (layer_norm) {
-            float s = 0.0f;
-            for (int64_t i = threadIdx.x; i < op.group; i += LLC_ROW_THREADS) s += x[g + i];
-            mean = llc_block_sum(s, red) / (float)op.group;
+            double s = 0.0;
+            for (int64_t i = threadIdx.x; i < op.group; i += LLC_ROW_THREADS) s += (double)x[g + i];
+            mean = (float)(llc_block_sum(s, red) / (double)op.group);
         }
-        float ss = 0.0f;
+        double ss = 0.0;
         for (int64_t i = threadIdx.x; i < op.group; i += LLC_ROW_THREADS) {
             const float d = x[g + i] - mean;
-            ss += d * d;
+            ss += (double)(d * d);
         }
-        const float scale = 1.0f / sqrtf(llc_block_sum(ss, red) / (float)op.group + op.eps);
+        const float scale = 1.0f / sqrtf((float)(llc_block_sum(ss, red) / (double)op.group) + op.eps);
         for (int64_t i = threadIdx.x; i < op.group; i += LLC_ROW_THREADS) {
-            const float v = (x[g + i] - mean) * scale * (op.w ? op.w[i] : 1.0f);
-            y[g + i] = layer_norm && op.b ? v + op.b[i] : v;
+            const float v = (x[g + i] - mean) * scale;
+            y[g + i] = layer_norm ? __fadd_rn(__fmul_rn(v, op.w ? op.w[i] : 1.0f), op.b ? op.b[i] : 0.0f)
+                                  : v * (op.w ? op.w[i] : 1.0f);
         }
     }
 }
@@ -45,7 +49,7 @@ __device__ __forceinline__ void llc_rope_pair(float *v, int64_t head_dim, int64_
     float theta = p;
     for (int64_t k = 0; k < i; k++) theta *= theta_scale;
     const float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
-    const float c = cosf(angle), s = sinf(angle);
+    const float c = (float)cos((double)angle), s = (float)sin((double)angle);  /* correctly rounded, as the C library's */
     const int64_t half = head_dim / 2;
     const int64_t a = mode == 2 ? i : 2 * i, b = mode == 2 ? i + half : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
@@ -97,10 +101,12 @@ __device__ void llc_kv_store_row(const llc_rowop &op, const float *k, const floa
 }
 
 __global__ void __launch_bounds__(LLC_ROW_THREADS) llc_rowchain_kernel(const llc_rowop *ops, int n_ops, llc_batch_dev b) {
-    __shared__ float red[LLC_ROW_THREADS / 32];
+    __shared__ double red[LLC_ROW_THREADS / 32];
     __shared__ llc_rowop chain[LLC_CHAIN_MAX];  /* one coalesced load instead of a dependent load per op */
     for (int i = threadIdx.x; i < n_ops * (int)(sizeof(llc_rowop) / 4); i += LLC_ROW_THREADS)
         ((int *)chain)[i] = ((const int *)ops)[i];
+    llc_let_next_start();
+    llc_wait_inputs();
     __syncthreads();
     const int r = blockIdx.x;
     for (int i = 0; i < n_ops; i++) {
@@ -119,19 +125,19 @@ __global__ void __launch_bounds__(LLC_ROW_THREADS) llc_rowchain_kernel(const llc
 }
 
 cudaError_t llc_rowchain(const llc_rowop *ops, int n_ops, int rows, llc_batch_dev b, cudaStream_t stream) {
-    llc_rowchain_kernel<<<rows, LLC_ROW_THREADS, 0, stream>>>(ops, n_ops, b);
-    return cudaGetLastError();
+    return llc_launch(llc_rowchain_kernel, dim3((unsigned)rows), dim3(LLC_ROW_THREADS), 0, stream, ops, n_ops, b);
 }
 
 __global__ void llc_logit_rows_kernel(const float *src, int64_t lds, float *dst, int64_t ldd, int64_t n, llc_batch_dev b) {
+    llc_let_next_start();
+    llc_wait_inputs();
     const float *x = src + b.logit_rows[blockIdx.x] * lds;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) dst[blockIdx.x * ldd + j] = x[j];
 }
 
 cudaError_t llc_logit_rows(const float *src, int64_t lds, float *dst, int64_t ldd, int64_t n, int n_logits,
                            llc_batch_dev b, cudaStream_t stream) {
-    llc_logit_rows_kernel<<<n_logits, 256, 0, stream>>>(src, lds, dst, ldd, n, b);
-    return cudaGetLastError();
+    return llc_launch(llc_logit_rows_kernel, dim3((unsigned)n_logits), dim3(256), 0, stream, src, lds, dst, ldd, n, b);
 }
 
 /* Context shift: the keys of selected cells rotated by delta more positions (RoPE angles add). */

@@ -273,6 +273,8 @@ static int llc_attention_step(llc_segment *seg, const ll_op *op, llc_step *step)
     a->causal = op->causal;
     a->scale = op->scale;
     a->softcap = op->softcap;
+    const char *order = getenv("LOCALLLM_CUDA_DECODE_ATTENTION");
+    a->cpu_order = order && !strcmp(order, "cpu_order");
     return LL_OK;
 }
 

@@ -1,6 +1,6 @@
 """GPU offload checks on a machine with an NVIDIA GPU, in one run (benchmarks/cuda_check.sh builds and calls it).
 
-    python tests/cuda/run_all.py WORK_DIR [--phases synth,accuracy,decode,shift,ppl,memory,speed] [--text FILE]
+    python tests/cuda/run_all.py WORK_DIR [--phases synth,accuracy,decode,shift,floor,ppl,memory,speed] [--text FILE]
 
 On random-weight files with the default model's shapes (gemma3 270M, Q4_K_M-like mix) and a small
 llama that uses every GPU weight type, the GPU (-ngl all, and half the layers) is compared with
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -76,10 +77,33 @@ def phase_decode(path: str, name: str, n_layer: int) -> None:
         p = prompts(cpu.model.hparams.n_vocab)[0]
         steps = np.random.default_rng(3).integers(3, cpu.model.hparams.n_vocab, 32)
         ref = decode_logits(cpu, p, steps)
-    for ngl in ("all", n_layer // 2):
+    for ngl, order in (("all", ""), (n_layer // 2, ""), ("all", "cpu_order"), (n_layer // 2, "cpu_order")):
+        os.environ["LOCALLLM_CUDA_DECODE_ATTENTION"] = order
         with load_model(path, n_ctx=512, n_batch=128, n_gpu_layers=ngl) as gpu:
             got = decode_logits(gpu, p, steps)
-        RESULTS[f"{name} decode ngl={ngl}"] = compare(got, ref)
+        RESULTS[f"{name} decode ngl={ngl}{' attention=' + order if order else ''}"] = compare(got, ref)
+    os.environ.pop("LOCALLLM_CUDA_DECODE_ATTENTION")
+
+
+def cpu_logits(path: str) -> dict[str, np.ndarray]:
+    """The CPU's prefill logits (every prompt) and decode logits, as phase_accuracy / phase_decode take them."""
+    with load_model(path, n_ctx=512, n_batch=128) as cpu:
+        p = prompts(cpu.model.hparams.n_vocab)
+        steps = np.random.default_rng(3).integers(3, cpu.model.hparams.n_vocab, 32)
+        return {"prefill": np.concatenate([all_logits(cpu, x) for x in p]), "decode": decode_logits(cpu, p[0], steps)}
+
+
+def phase_floor(path: str, name: str, work: str) -> None:
+    """The CPU against itself at other kernel levels (LOCALLLM_ISA: AVX2, scalar C) on the same
+    inputs: float-level differences (summation orders), amplified by the file as the GPU's are."""
+    ref = cpu_logits(path)
+    for isa in ("avx2", "scalar"):
+        out = os.path.join(work, f"{name}-{isa}-logits.npz")
+        subprocess.run([sys.executable, os.path.abspath(__file__), work, "--dump-cpu", path, out], check=True,
+                       env={**os.environ, "LOCALLLM_ISA": isa})
+        got = np.load(out)
+        for test in ("prefill", "decode"):
+            RESULTS[f"{name} {test} cpu {isa} vs cpu default"] = compare(got[test], ref[test])
 
 
 def shifted_logits(lm, prompt: np.ndarray) -> np.ndarray:
@@ -147,9 +171,19 @@ def phase_speed(path: str, name: str) -> None:
         pp_ms = seg.last_ms
         bytes_per_token = weight_bytes(lm)
     gpu_tok_ms = float(np.median(tg_ms))
+    os.environ["LOCALLLM_CUDA_DECODE_ATTENTION"] = "cpu_order"
+    try:
+        with load_model(path, n_ctx=640, n_batch=512, n_gpu_layers="all") as lm:
+            ordered_ms = []
+            for pos in range(128):
+                lm.model.forward([5 + pos], [pos])
+                ordered_ms.append(lm.model.segment.last_ms)
+    finally:
+        del os.environ["LOCALLLM_CUDA_DECODE_ATTENTION"]
     RESULTS[f"{name} speed"] = {
         "tg128_wall_ts": tg.to_json()["avg_ts"], "pp512_wall_ts": pp.to_json()["avg_ts"],
-        "tg_gpu_ms_per_token": gpu_tok_ms, "tg128_gpu_ts": 1000.0 / gpu_tok_ms, "pp512_gpu_ms": pp_ms,
+        "tg_gpu_ms_per_token": gpu_tok_ms, "tg128_gpu_ts": 1000.0 / gpu_tok_ms,
+        "tg128_gpu_ts_attention_cpu_order": 1000.0 / float(np.median(ordered_ms)), "pp512_gpu_ms": pp_ms,
         "pp512_gpu_ts": 512 / (pp_ms / 1000.0), "weight_bytes_per_token": bytes_per_token,
         "decode_weight_GBps": bytes_per_token / (gpu_tok_ms / 1000.0) / 1e9}
 
@@ -201,7 +235,11 @@ def main() -> int:
     parser.add_argument("work")
     parser.add_argument("--phases", default="synth,accuracy,decode,shift,ppl,memory,speed")
     parser.add_argument("--text", default=None)
+    parser.add_argument("--dump-cpu", nargs=2, metavar=("MODEL", "OUT"), help="write cpu_logits(MODEL) to OUT (.npz)")
     args = parser.parse_args()
+    if args.dump_cpu:
+        np.savez(args.dump_cpu[1], **cpu_logits(args.dump_cpu[0]))
+        return 0
     phases = set(args.phases.split(","))
     os.makedirs(args.work, exist_ok=True)
     models = {"gemma3-270m": (GEMMA3_270M, os.path.join(args.work, "gemma3-270m-synthetic.gguf")),
@@ -216,6 +254,8 @@ def main() -> int:
             run_phase(f"{name} decode", phase_decode, path, name, shape.n_layer)
         if "shift" in phases:
             run_phase(f"{name} shift", phase_shift, path, name)
+        if "floor" in phases:
+            run_phase(f"{name} floor", phase_floor, path, name, args.work)
     gemma = models["gemma3-270m"][1]
     if "ppl" in phases and args.text:
         with open(args.text, encoding="utf-8") as f:
