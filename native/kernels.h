@@ -54,12 +54,14 @@ void ll_kernels_init(void); /* idempotent, thread-safe (fills LL_ATTN_KERNELS to
  * several independent chains at once. */
 #define LL_ATTN_TILE 64 /* KV cells per tile of the large-batch path */
 
-/* dot[c] = q . k_c for the c < LL_ATTN_TILE cells of a tile, kt = [hd, LL_ATTN_TILE] (k_c a column):
- * each an fmaf chain over d = 0, 1, ... starting from 0. */
-typedef void (*ll_attn_tile_dots_fn)(int64_t hd, const float *q, const float *kt, float *dot);
-/* acc[hd] += w[i] * vt[cells[i] * hd ...] for i < n in order (an fmaf chain per value). */
-typedef void (*ll_attn_tile_mix_fn)(int64_t hd, const float *vt, const int32_t *cells, const float *w, int n,
-                                    float *acc);
+/* For m queries q[j] (each [hd]) at once: dot[j * LL_ATTN_TILE + c] = q[j] . k_c for the
+ * c < LL_ATTN_TILE cells of a tile, kt = [hd, LL_ATTN_TILE] (k_c a column): each an fmaf chain over
+ * d = 0, 1, ... starting from 0, whatever m is. */
+typedef void (*ll_attn_tile_dots_fn)(int64_t hd, int m, const float *const *q, const float *kt, float *dot);
+/* For m queries that see the same cells: acc[j][hd] += w[j * LL_ATTN_TILE + i] * vt[cells[i] * hd ...]
+ * for i < n in order (an fmaf chain per value, whatever m is). */
+typedef void (*ll_attn_tile_mix_fn)(int64_t hd, int m, const float *vt, const int32_t *cells, const float *w, int n,
+                                    float *const *acc);
 /* The per-cell path's V sum for an F16 cache, kept as ggml keeps it: in an fp16 vector.
  * acc[hd] (zeroed here) folds in step t < n: the hd halves v_t at v + cells[t] * v_stride bytes,
  * with weight w[t], after the running sum's rescale factor rescale[t] (1: none):

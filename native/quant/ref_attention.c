@@ -3,13 +3,17 @@
 #include <math.h>
 #include "../kernels.h"
 
-void attn_tile_dots_f32_ref(int64_t hd, const float *q, const float *kt, float *dot) {
+static void attn_tile_dots_one_ref(int64_t hd, const float *q, const float *kt, float *dot) {
     float acc[LL_ATTN_TILE] = {0.0f};
     for (int64_t d = 0; d < hd; d++) {
         const float *k = kt + d * LL_ATTN_TILE; /* [LL_ATTN_TILE] dimension d of every cell */
         for (int c = 0; c < LL_ATTN_TILE; c++) acc[c] = fmaf(q[d], k[c], acc[c]);
     }
     for (int c = 0; c < LL_ATTN_TILE; c++) dot[c] = acc[c];
+}
+
+void attn_tile_dots_f32_ref(int64_t hd, int m, const float *const *q, const float *kt, float *dot) {
+    for (int j = 0; j < m; j++) attn_tile_dots_one_ref(hd, q[j], kt, dot + j * LL_ATTN_TILE);
 }
 
 void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt, const int32_t *cells,
@@ -20,8 +24,9 @@ void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt,
     }
 }
 
-void attn_tile_mix_f32_ref(int64_t hd, const float *vt, const int32_t *cells, const float *w, int n, float *acc) {
-    attn_tile_mix_span_ref(0, hd, hd, vt, cells, w, n, acc);
+void attn_tile_mix_f32_ref(int64_t hd, int m, const float *vt, const int32_t *cells, const float *w, int n,
+                           float *const *acc) {
+    for (int j = 0; j < m; j++) attn_tile_mix_span_ref(0, hd, hd, vt, cells, w + j * LL_ATTN_TILE, n, acc[j]);
 }
 
 static float ref_round_f16(float x) { return ll_fp16_to_f32(ll_f32_to_fp16(x)); }
