@@ -83,6 +83,19 @@ extern ll_attn_kernels LL_ATTN_KERNELS;
 void ll_fill_attn_kernels_ref(ll_attn_kernels *k);
 void ll_fill_attn_kernels_avx2(ll_attn_kernels *k);
 
+/* ---- activation kernels (ops.c: the reference, quant/avx2_act.c) ---- */
+/* y[i] = gelu(a[i]) * (b ? b[i] : 1) for i < n, gelu read as table[fp16(a[i])] (fp16 in and out,
+ * table: [(1 << 16) + 1], the last entry padding) for -10 < a[i] < 10, else 0 or a[i]. */
+typedef void (*ll_gelu_mul_fn)(const ll_fp16 *table, const float *a, const float *b, float *y, int64_t n);
+typedef struct {
+    ll_gelu_mul_fn gelu_mul;
+} ll_act_kernels;
+
+extern ll_act_kernels LL_ACT_KERNELS;
+void act_gelu_mul_ref(const ll_fp16 *table, const float *a, const float *b, float *y, int64_t n);
+void ll_fill_act_kernels_ref(ll_act_kernels *k);
+void ll_fill_act_kernels_avx2(ll_act_kernels *k);
+
 void ll_fill_kernels_ref(ll_type_kernels *table);
 void ll_fill_kernels_avx2(ll_type_kernels *table);
 void ll_fill_kernels_avx512(ll_type_kernels *table);

@@ -59,7 +59,7 @@ static float ll_gelu_tanh(float x) {
 /* gelu of every half-precision input, rounded to half: ggml evaluates GELU through this table
  * (input and output in fp16), and the models are sensitive enough that matching llama.cpp's
  * logits needs the same rounding. */
-static ll_fp16 ll_gelu_table[1 << 16];
+static ll_fp16 ll_gelu_table[(1 << 16) + 1]; /* the last entry pads the SIMD kernels' 32-bit gathers */
 
 static void ll_fill_gelu_table(void) {
     for (uint32_t h = 0; h < (1u << 16); h++) ll_gelu_table[h] = ll_f32_to_fp16(ll_gelu_tanh(ll_fp16_to_f32((ll_fp16)h)));
@@ -70,15 +70,21 @@ void ll_ops_init(void) {
     pthread_once(&once, ll_fill_gelu_table);
 }
 
-void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n) {
+void act_gelu_mul_ref(const ll_fp16 *table, const float *a, const float *b, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float x = a[i];
         float g;
         if (x <= -10.0f) g = 0.0f;
         else if (x >= 10.0f) g = x;
-        else g = ll_fp16_to_f32(ll_gelu_table[ll_f32_to_fp16(x)]);
+        else g = ll_fp16_to_f32(table[ll_f32_to_fp16(x)]);
         y[i] = b ? g * b[i] : g;
     }
+}
+
+void ll_fill_act_kernels_ref(ll_act_kernels *k) { *k = (ll_act_kernels){.gelu_mul = act_gelu_mul_ref}; }
+
+void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n) {
+    LL_ACT_KERNELS.gelu_mul(ll_gelu_table, a, b, y, n);
 }
 
 void ll_gelu_erf_row(const float *x, float *y, int64_t n) {
