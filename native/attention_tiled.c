@@ -90,7 +90,7 @@ static void ll_tile_weights(const ll_attn_view *a, const float *dot, const int32
     float tile_max = -INFINITY;
     for (int i = 0; i < n; i++) {
         w[i] = ll_attn_logit(a, dot[cells[i]]);
-        tile_max = fmaxf(tile_max, w[i]);
+        if (w[i] > tile_max) tile_max = w[i]; /* fmaxf's result (NaNs skipped), without its call */
     }
     if (tile_max > *st.max) {
         const float correction = expf(*st.max - tile_max);
