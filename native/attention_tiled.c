@@ -66,14 +66,7 @@ static void ll_tile_load(const ll_attn_view *a, int32_t c0, int nc, float *kt, f
     const int64_t hd = a->hd_k;
     for (int i = 0; i < nc; i++)
         a->kk->dequantize_row(a->k + (size_t)(c0 + i) * a->k_row_bytes + a->k_off, vt + i * hd, hd);
-    for (int64_t d0 = 0; d0 < hd; d0 += 8) { /* 8 dims x all cells: the rows' lines stay in L1 */
-        const int64_t d1 = d0 + 8 < hd ? d0 + 8 : hd;
-        for (int64_t d = d0; d < d1; d++) {
-            float *dst = kt + d * LL_ATTN_TILE;
-            for (int i = 0; i < nc; i++) dst[i] = vt[i * hd + d];
-            for (int i = nc; i < LL_ATTN_TILE; i++) dst[i] = 0.0f;
-        }
-    }
+    LL_ATTN_KERNELS.tile_transpose(hd, nc, vt, kt);
     for (int i = 0; i < nc; i++)
         a->vk->dequantize_row(a->v + (size_t)(c0 + i) * a->v_row_bytes + a->v_off, vt + i * a->hd_v, a->hd_v);
 }

@@ -73,7 +73,10 @@ typedef void (*ll_attn_tile_mix_fn)(int64_t hd, int m, const float *vt, const in
 typedef int32_t (*ll_attn_mix_f16_fn)(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells,
                                       const float *w, const float *rescale, int32_t n, int32_t round_until,
                                       float *acc);
+/* kt[d * LL_ATTN_TILE + c] = rows[c * hd + d] for d < hd, c < nc, and 0 for nc <= c < LL_ATTN_TILE. */
+typedef void (*ll_attn_tile_transpose_fn)(int64_t hd, int nc, const float *rows, float *kt);
 typedef struct {
+    ll_attn_tile_transpose_fn tile_transpose;
     ll_attn_tile_dots_fn tile_dots;
     ll_attn_tile_mix_fn tile_mix;
     ll_attn_mix_f16_fn mix_f16;
@@ -224,6 +227,7 @@ void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 
 /* The attention kernels over values [d0, d1) of the rows only (SIMD kernels' tails; the fp16 sum's
  * overflow test then looks at those values only). */
+void attn_tile_transpose_span_ref(int64_t d0, int64_t d1, int64_t hd, int nc, const float *rows, float *kt);
 void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt, const int32_t *cells,
                             const float *w, int n, float *acc);
 int32_t attn_mix_f16_span_ref(int64_t d0, int64_t d1, const uint8_t *v, size_t v_stride, const int32_t *cells,

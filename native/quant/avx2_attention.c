@@ -14,6 +14,46 @@
 #define LL_ATTN_BLOCK_N 16  /* tile kernels: cells (dots) or dims (mix) per register block */
 #define LL_ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/* t[k] = column k of the 8 x 8 block whose row i is r[i]. */
+static inline void attn_transpose8x8_ps_avx2(const __m256 r[8], __m256 t[8]) {
+    __m256 a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* r_i0 r_j0 r_i1 r_j1 | r_i4 r_j4 r_i5 r_j5 */
+        a[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* r_i2 r_j2 r_i3 r_j3 | r_i6 r_j6 r_i7 r_j7 */
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i] = _mm256_shuffle_ps(a[i], a[i + 2], 0x44);     /* columns 0 | 4 of rows i .. i + 3 */
+        b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], 0xEE); /* columns 1 | 5 */
+        b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0x44); /* columns 2 | 6 */
+        b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0xEE); /* columns 3 | 7 */
+    }
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm256_permute2f128_ps(b[k], b[4 + k], 0x20);
+        t[k + 4] = _mm256_permute2f128_ps(b[k], b[4 + k], 0x31);
+    }
+}
+
+/* 8 x 8 blocks of whole cells and dims; the rest (a cell count short of 8 and the padding, a head
+ * dim short of 8) through the reference. */
+static void attn_tile_transpose_avx2(int64_t hd, int nc, const float *rows, float *kt) {
+    const int64_t whole_d = hd / 8 * 8;
+    const int whole_c = nc / 8 * 8;
+    for (int64_t d0 = 0; d0 < whole_d; d0 += 8) {
+        for (int c0 = 0; c0 < whole_c; c0 += 8) {
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + (c0 + i) * hd + d0);
+            attn_transpose8x8_ps_avx2(r, t);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(kt + (d0 + k) * LL_ATTN_TILE + c0, t[k]);
+        }
+        for (int64_t d = d0; d < d0 + 8; d++) {
+            float *dst = kt + d * LL_ATTN_TILE; /* [LL_ATTN_TILE] */
+            for (int c = whole_c; c < nc; c++) dst[c] = rows[c * hd + d];
+            for (int c = nc; c < LL_ATTN_TILE; c++) dst[c] = 0.0f;
+        }
+    }
+    attn_tile_transpose_span_ref(whole_d, hd, hd, nc, rows, kt);
+}
+
 /* dot[j * LL_ATTN_TILE + c0 + c] for j < m <= LL_ATTN_BLOCK_M, c < 16. */
 LL_ALWAYS_INLINE void attn_tile_dots_block_avx2(int64_t hd, const int m, const float *const *q, const float *kt,
                                                 int c0, float *dot) {
@@ -139,6 +179,6 @@ static int32_t attn_mix_f16_avx2(int64_t hd, const uint8_t *v, size_t v_stride, 
 }
 
 void ll_fill_attn_kernels_avx2(ll_attn_kernels *k) {
-    *k = (ll_attn_kernels){.tile_dots = attn_tile_dots_f32_avx2, .tile_mix = attn_tile_mix_f32_avx2,
-                           .mix_f16 = attn_mix_f16_avx2};
+    *k = (ll_attn_kernels){.tile_transpose = attn_tile_transpose_avx2, .tile_dots = attn_tile_dots_f32_avx2,
+                           .tile_mix = attn_tile_mix_f32_avx2, .mix_f16 = attn_mix_f16_avx2};
 }
