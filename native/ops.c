@@ -32,18 +32,20 @@ void ll_layer_norm_row(const float *x, float *y, int64_t n, int64_t group, const
     }
 }
 
+/* x: [n_head, head_dim]. The angles depend on the position and the pair only, so each pair's
+ * cos and sin are computed once and applied to every head. */
 void ll_rope_row(float *x, int n_head, int64_t head_dim, float p, int mode, float base, float freq_scale,
                  const float *freq_factors) {
     const float theta_scale = powf(base, -2.0f / (float)head_dim);
     const int64_t half = head_dim / 2;
-    for (int h = 0; h < n_head; h++) {
-        float *v = x + (int64_t)h * head_dim;
-        float theta = p;
-        for (int64_t i = 0; i < half; i++, theta *= theta_scale) {
-            const float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
-            const float c = cosf(angle), s = sinf(angle);
-            const int64_t a = mode == 2 ? i : 2 * i;        /* NEOX pairs (i, i+half), normal (2i, 2i+1) */
-            const int64_t b = mode == 2 ? i + half : 2 * i + 1;
+    float theta = p;
+    for (int64_t i = 0; i < half; i++, theta *= theta_scale) {
+        const float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
+        const float c = cosf(angle), s = sinf(angle);
+        const int64_t a = mode == 2 ? i : 2 * i;        /* NEOX pairs (i, i+half), normal (2i, 2i+1) */
+        const int64_t b = mode == 2 ? i + half : 2 * i + 1;
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (int64_t)h * head_dim;
             const float x0 = v[a], x1 = v[b];
             v[a] = x0 * c - x1 * s;
             v[b] = x0 * s + x1 * c;
