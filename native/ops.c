@@ -1,14 +1,29 @@
-/* Per-row ops: norms, RoPE, gated activations, softcap. Float math follows ggml's CPU ops
- * (sums of squares in double, RoPE angles stepped by a float ratio) so results track llama.cpp. */
+/* Per-row ops: norms, RoPE, gated activations, softcap. Float math follows ggml's CPU ops (sums
+ * of squares in double, RMS norm's as partial sums; RoPE angles stepped by a float ratio) so
+ * results track llama.cpp. */
 #include <math.h>
 #include <pthread.h>
 #include "kernels.h"
 #include "ops.h"
 
+/* sum of x[i]^2 (each square rounded to float, as ggml's) in double, as LL_SQUARES_LANES interleaved
+ * partial sums added at the end: independent chains instead of one add latency per value. The
+ * double sum's rounding error (about n * 2^-53 relative) is far below the float mean taken of it. */
+#define LL_SQUARES_LANES 8
+static double ll_sum_of_squares(const float *x, int64_t n) {
+    double part[LL_SQUARES_LANES] = {0.0};
+    int64_t i = 0;
+    for (; i + LL_SQUARES_LANES <= n; i += LL_SQUARES_LANES)
+        for (int l = 0; l < LL_SQUARES_LANES; l++) part[l] += (double)(x[i + l] * x[i + l]);
+    double sum = 0.0;
+    for (int l = 0; l < LL_SQUARES_LANES; l++) sum += part[l];
+    for (; i < n; i++) sum += (double)(x[i] * x[i]);
+    return sum;
+}
+
 void ll_rms_norm_row(const float *x, float *y, int64_t n, int64_t group, const float *w, float eps) {
     for (int64_t g = 0; g < n; g += group) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < group; i++) sum += (double)(x[g + i] * x[g + i]);
+        const double sum = ll_sum_of_squares(x + g, group);
         const float scale = 1.0f / sqrtf((float)(sum / (double)group) + eps);
         for (int64_t i = 0; i < group; i++) y[g + i] = x[g + i] * scale * (w ? w[i] : 1.0f);
     }
