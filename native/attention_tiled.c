@@ -8,8 +8,10 @@
  *
  * Per (row, head) the arithmetic is ggml's tiled kernel's: each score is an fmaf chain over the
  * head dim (LL_ATTN_KERNELS.tile_dots, across the tile's cells), the tile's max rescales the state once, then the
- * visible cells' weights exp(score - max) and V rows are folded in cell order (tile_mix). Nothing of it
- * depends on the block, the unit or the thread, so results are the same for any thread count. */
+ * visible cells' weights exp(score - max) and V rows are folded in cell order (tile_mix). The kernels
+ * take several queries that see the same cells at once (the rows that see a whole tile, or one
+ * row's query heads), which changes no query's arithmetic. Nothing of it depends on the block, the
+ * unit or the thread, so results are the same for any thread count. */
 #include <math.h>
 #include <string.h>
 #include "attention.h"
@@ -64,27 +66,24 @@ static void ll_tile_load(const ll_attn_view *a, int32_t c0, int nc, float *kt, f
     const int64_t hd = a->hd_k;
     for (int i = 0; i < nc; i++)
         a->kk->dequantize_row(a->k + (size_t)(c0 + i) * a->k_row_bytes + a->k_off, vt + i * hd, hd);
-    for (int64_t d0 = 0; d0 < hd; d0 += 8) { /* 8 dims x all cells: the rows' lines stay in L1 */
-        const int64_t d1 = d0 + 8 < hd ? d0 + 8 : hd;
-        for (int64_t d = d0; d < d1; d++) {
-            float *dst = kt + d * LL_ATTN_TILE;
-            for (int i = 0; i < nc; i++) dst[i] = vt[i * hd + d];
-            for (int i = nc; i < LL_ATTN_TILE; i++) dst[i] = 0.0f;
-        }
-    }
+    LL_ATTN_KERNELS.tile_transpose(hd, nc, vt, kt);
     for (int i = 0; i < nc; i++)
         a->vk->dequantize_row(a->v + (size_t)(c0 + i) * a->v_row_bytes + a->v_off, vt + i * a->hd_v, a->hd_v);
 }
 
-/* Folds one tile's visible cells into a query's state (online softmax, a tile at a time). */
-static void ll_tile_fold(const ll_attn_view *a, const float *q, const float *kt, const float *vt,
-                         const int32_t *cells, int n, ll_query_state st) {
-    float dot[LL_ATTN_TILE], w[LL_ATTN_TILE];
-    LL_ATTN_KERNELS.tile_dots(a->hd_k, q, kt, dot);
+static ll_query_state ll_state_of(const ll_attn_scratch *s, int q, int64_t hd_v) {
+    return (ll_query_state){.acc = s->block_acc + q * hd_v, .max = s->block_max + q, .sum = s->block_sum + q};
+}
+
+/* The online softmax's scalar side for one query and tile: w[n] <- exp(logit - max) of its visible
+ * cells (dot: [LL_ATTN_TILE] its raw scores), after the state's max has taken the tile's in (the
+ * sum of p * V rescaled once). */
+static void ll_tile_weights(const ll_attn_view *a, const float *dot, const int32_t *cells, int n, ll_query_state st,
+                            float *w) {
     float tile_max = -INFINITY;
     for (int i = 0; i < n; i++) {
         w[i] = ll_attn_logit(a, dot[cells[i]]);
-        tile_max = fmaxf(tile_max, w[i]);
+        if (w[i] > tile_max) tile_max = w[i]; /* fmaxf's result (NaNs skipped), without its call */
     }
     if (tile_max > *st.max) {
         const float correction = expf(*st.max - tile_max);
@@ -97,8 +96,30 @@ static void ll_tile_fold(const ll_attn_view *a, const float *q, const float *kt,
         w[i] = expf(w[i] - *st.max);
         tile_sum += w[i];
     }
-    LL_ATTN_KERNELS.tile_mix(a->hd_v, vt, cells, w, n, st.acc);
     *st.sum += (float)tile_sum;
+}
+
+/* Queries of a unit that see the same cells of a tile, folded in together. */
+typedef struct {
+    const float *q[LL_ATTN_BLOCK_QUERIES]; /* [hd_k] each */
+    int state[LL_ATTN_BLOCK_QUERIES];      /* the query's index among the unit's states */
+    int m;
+} ll_query_set;
+
+/* Folds one tile's visible cells (the same for every query of the set) into the set's states,
+ * and empties the set. */
+static void ll_tile_fold(const ll_attn_view *a, ll_query_set *set, const float *kt, const float *vt,
+                         const int32_t *cells, int n, const ll_attn_scratch *s) {
+    float dot[LL_ATTN_BLOCK_QUERIES * LL_ATTN_TILE], w[LL_ATTN_BLOCK_QUERIES * LL_ATTN_TILE]; /* [m, LL_ATTN_TILE] */
+    float *acc[LL_ATTN_BLOCK_QUERIES];
+    LL_ATTN_KERNELS.tile_dots(a->hd_k, set->m, set->q, kt, dot);
+    for (int j = 0; j < set->m; j++) {
+        const ll_query_state st = ll_state_of(s, set->state[j], a->hd_v);
+        ll_tile_weights(a, dot + j * LL_ATTN_TILE, cells, n, st, w + j * LL_ATTN_TILE);
+        acc[j] = st.acc;
+    }
+    LL_ATTN_KERNELS.tile_mix(a->hd_v, set->m, vt, cells, w, n, acc);
+    set->m = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -114,8 +135,31 @@ int64_t ll_attention_tiled_units(const ll_op *op, const ll_batch *b) {
     return (int64_t)((b->rows + rows - 1) / rows) * op->n_head_kv;
 }
 
-static ll_query_state ll_state_of(const ll_attn_scratch *s, int q, int64_t hd_v) {
-    return (ll_query_state){.acc = s->block_acc + q * hd_v, .max = s->block_max + q, .sum = s->block_sum + q};
+/* Folds a loaded tile into the states of the block's rows [r0, r0 + nr): first every row that sees
+ * all its cells, in sets of up to LL_ATTN_BLOCK_QUERIES queries, then each row that sees some. */
+static void ll_fold_rows(const ll_attn_view *a, const ll_op *op, const ll_batch *b, const float *q, int kv_head,
+                         int32_t r0, int32_t nr, int32_t c0, int nc, const int *visibility, ll_attn_scratch *s) {
+    const ll_kv *kv = &b->model->kv;
+    const int group = op->n_head / op->n_head_kv;
+    int32_t cells[LL_ATTN_TILE];
+    ll_query_set set = {.m = 0};
+    for (int pass = LL_TILE_VISIBLE; pass >= LL_TILE_PARTLY; pass--) {
+        int n = pass == LL_TILE_VISIBLE ? ll_tile_cells(kv, op, c0, nc, LL_TILE_VISIBLE, 0, 0, cells) : 0;
+        for (int32_t r = 0; r < nr; r++) {
+            if (visibility[r] != pass) continue;
+            if (pass == LL_TILE_PARTLY) {
+                n = ll_tile_cells(kv, op, c0, nc, pass, b->pos[r0 + r], b->seq[r0 + r], cells);
+                if (!n) continue;
+            }
+            for (int h = 0; h < group; h++) {
+                set.q[set.m] = q + (int64_t)(r0 + r) * op->n + (int64_t)(kv_head * group + h) * op->group;
+                set.state[set.m++] = r * group + h;
+                if (set.m == LL_ATTN_BLOCK_QUERIES) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
+            }
+            if (pass == LL_TILE_PARTLY && set.m) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
+        }
+        if (set.m) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
+    }
 }
 
 void ll_attention_tiled_unit(const ll_op *op, const ll_batch *b, int64_t unit, ll_attn_scratch *s) {
@@ -133,7 +177,6 @@ void ll_attention_tiled_unit(const ll_op *op, const ll_batch *b, int64_t unit, l
         *st.sum = 0.0f;
     }
     int visibility[LL_ATTN_BLOCK_QUERIES];
-    int32_t cells[LL_ATTN_TILE];
     for (int32_t c0 = 0; c0 < kv->extent; c0 += LL_ATTN_TILE) {
         const int nc = kv->extent - c0 < LL_ATTN_TILE ? kv->extent - c0 : LL_ATTN_TILE;
         const ll_tile_span span = ll_tile_span_of(kv, c0, nc);
@@ -144,14 +187,7 @@ void ll_attention_tiled_unit(const ll_op *op, const ll_batch *b, int64_t unit, l
         }
         if (!seen) continue;
         ll_tile_load(&a, c0, nc, s->kt, s->vt);
-        for (int32_t r = 0; r < nr; r++) {
-            if (visibility[r] == LL_TILE_HIDDEN) continue;
-            const int n = ll_tile_cells(kv, op, c0, nc, visibility[r], b->pos[r0 + r], b->seq[r0 + r], cells);
-            for (int h = 0; n && h < group; h++) {
-                const float *qh = q + (int64_t)(r0 + r) * op->n + (int64_t)(kv_head * group + h) * op->group;
-                ll_tile_fold(&a, qh, s->kt, s->vt, cells, n, ll_state_of(s, r * group + h, a.hd_v));
-            }
-        }
+        ll_fold_rows(&a, op, b, q, kv_head, r0, nr, c0, nc, visibility, s);
     }
     const int64_t width = b->model->buffer_width[op->dst];
     for (int32_t r = 0; r < nr; r++) {

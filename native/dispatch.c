@@ -8,13 +8,16 @@
 
 ll_type_kernels LL_KERNELS[LL_TYPE_COUNT];
 ll_attn_kernels LL_ATTN_KERNELS;
+ll_act_kernels LL_ACT_KERNELS;
 
 static void ll_fill_table(void) {
     ll_fill_kernels_ref(LL_KERNELS);
     ll_fill_attn_kernels_ref(&LL_ATTN_KERNELS);
+    ll_fill_act_kernels_ref(&LL_ACT_KERNELS);
 #if LL_WITH_AVX2
     ll_fill_kernels_avx2(LL_KERNELS);
     ll_fill_attn_kernels_avx2(&LL_ATTN_KERNELS);
+    ll_fill_act_kernels_avx2(&LL_ACT_KERNELS);
 #endif
 #if LL_WITH_AVX512
     ll_fill_kernels_avx512(LL_KERNELS);

@@ -54,12 +54,14 @@ void ll_kernels_init(void); /* idempotent, thread-safe (fills LL_ATTN_KERNELS to
  * several independent chains at once. */
 #define LL_ATTN_TILE 64 /* KV cells per tile of the large-batch path */
 
-/* dot[c] = q . k_c for the c < LL_ATTN_TILE cells of a tile, kt = [hd, LL_ATTN_TILE] (k_c a column):
- * each an fmaf chain over d = 0, 1, ... starting from 0. */
-typedef void (*ll_attn_tile_dots_fn)(int64_t hd, const float *q, const float *kt, float *dot);
-/* acc[hd] += w[i] * vt[cells[i] * hd ...] for i < n in order (an fmaf chain per value). */
-typedef void (*ll_attn_tile_mix_fn)(int64_t hd, const float *vt, const int32_t *cells, const float *w, int n,
-                                    float *acc);
+/* For m queries q[j] (each [hd]) at once: dot[j * LL_ATTN_TILE + c] = q[j] . k_c for the
+ * c < LL_ATTN_TILE cells of a tile, kt = [hd, LL_ATTN_TILE] (k_c a column): each an fmaf chain over
+ * d = 0, 1, ... starting from 0, whatever m is. */
+typedef void (*ll_attn_tile_dots_fn)(int64_t hd, int m, const float *const *q, const float *kt, float *dot);
+/* For m queries that see the same cells: acc[j][hd] += w[j * LL_ATTN_TILE + i] * vt[cells[i] * hd ...]
+ * for i < n in order (an fmaf chain per value, whatever m is). */
+typedef void (*ll_attn_tile_mix_fn)(int64_t hd, int m, const float *vt, const int32_t *cells, const float *w, int n,
+                                    float *const *acc);
 /* The per-cell path's V sum for an F16 cache, kept as ggml keeps it: in an fp16 vector.
  * acc[hd] (zeroed here) folds in step t < n: the hd halves v_t at v + cells[t] * v_stride bytes,
  * with weight w[t], after the running sum's rescale factor rescale[t] (1: none):
@@ -71,7 +73,10 @@ typedef void (*ll_attn_tile_mix_fn)(int64_t hd, const float *vt, const int32_t *
 typedef int32_t (*ll_attn_mix_f16_fn)(int64_t hd, const uint8_t *v, size_t v_stride, const int32_t *cells,
                                       const float *w, const float *rescale, int32_t n, int32_t round_until,
                                       float *acc);
+/* kt[d * LL_ATTN_TILE + c] = rows[c * hd + d] for d < hd, c < nc, and 0 for nc <= c < LL_ATTN_TILE. */
+typedef void (*ll_attn_tile_transpose_fn)(int64_t hd, int nc, const float *rows, float *kt);
 typedef struct {
+    ll_attn_tile_transpose_fn tile_transpose;
     ll_attn_tile_dots_fn tile_dots;
     ll_attn_tile_mix_fn tile_mix;
     ll_attn_mix_f16_fn mix_f16;
@@ -80,6 +85,19 @@ typedef struct {
 extern ll_attn_kernels LL_ATTN_KERNELS;
 void ll_fill_attn_kernels_ref(ll_attn_kernels *k);
 void ll_fill_attn_kernels_avx2(ll_attn_kernels *k);
+
+/* ---- activation kernels (ops.c: the reference, quant/avx2_act.c) ---- */
+/* y[i] = gelu(a[i]) * (b ? b[i] : 1) for i < n, gelu read as table[fp16(a[i])] (fp16 in and out,
+ * table: [(1 << 16) + 1], the last entry padding) for -10 < a[i] < 10, else 0 or a[i]. */
+typedef void (*ll_gelu_mul_fn)(const ll_fp16 *table, const float *a, const float *b, float *y, int64_t n);
+typedef struct {
+    ll_gelu_mul_fn gelu_mul;
+} ll_act_kernels;
+
+extern ll_act_kernels LL_ACT_KERNELS;
+void act_gelu_mul_ref(const ll_fp16 *table, const float *a, const float *b, float *y, int64_t n);
+void ll_fill_act_kernels_ref(ll_act_kernels *k);
+void ll_fill_act_kernels_avx2(ll_act_kernels *k);
 
 void ll_fill_kernels_ref(ll_type_kernels *table);
 void ll_fill_kernels_avx2(ll_type_kernels *table);
@@ -209,6 +227,7 @@ void vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *x, const void *y);
 
 /* The attention kernels over values [d0, d1) of the rows only (SIMD kernels' tails; the fp16 sum's
  * overflow test then looks at those values only). */
+void attn_tile_transpose_span_ref(int64_t d0, int64_t d1, int64_t hd, int nc, const float *rows, float *kt);
 void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt, const int32_t *cells,
                             const float *w, int n, float *acc);
 int32_t attn_mix_f16_span_ref(int64_t d0, int64_t d1, const uint8_t *v, size_t v_stride, const int32_t *cells,

@@ -15,6 +15,7 @@
 #include "quant/avx2_gemm.c"
 #include "quant/avx2_gemv.c"
 #include "quant/avx2_attention.c"
+#include "quant/avx2_act.c"
 #endif
 #if LL_WITH_AVX512
 #include "quant/avx512.c"

@@ -626,7 +626,33 @@ def test_two_sequences_in_one_batch(tmp_path, path):
     assert np.abs(late - out[seq == 1]).max() <= 1e-5 * np.abs(v).max()
 
 
+
+
 SIMD_LEVELS = [level for level in native.supported_levels() if level != "scalar"]
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("with_up", [True, False])
+def test_gelu_mul_gives_the_scalar_bits(tmp_path, level, with_up):
+    """The SIMD gelu_mul (hardware fp16 conversions, gathers from the table) gives the scalar bits:
+    every fp16 input (so every table entry, NaNs, infinities and the +-10 edges included) and a
+    width that leaves a tail of 5 values for the scalar loop."""
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    extra = np.array([-10.0, 10.0, -9.999, 9.999, 10.001, -10.001, 1e30, -1e30, 70000.0, -70000.0, 65519.0],
+                     np.float32)
+    width = 1029
+    x = np.concatenate([halves, extra])
+    x = np.concatenate([x, np.zeros(-x.size % width, np.float32)]).reshape(-1, width)
+    up = rng_for("gelu bits", with_up).standard_normal(x.shape).astype(np.float32)
+    prog = OpProgram(tmp_path, {"gate": x, "up": up}, out_widths=[width])
+    g = prog.g
+    gate = g.get_rows("gate", "gate", width)
+    upb = g.get_rows("up", "up", width) if with_up else None
+    g.gated("gelu_mul", gate, upb, gate)
+    prog.finish([gate])
+    outs = {lvl: prog.model(n_batch=x.shape[0], level=lvl).run(range(x.shape[0]))[0] for lvl in ("scalar", level)}
+    same = (outs[level] == outs["scalar"]) | (np.isnan(outs[level]) & np.isnan(outs["scalar"]))
+    assert np.all(same)
 
 
 @pytest.mark.parametrize("level", SIMD_LEVELS)

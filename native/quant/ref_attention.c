@@ -3,13 +3,31 @@
 #include <math.h>
 #include "../kernels.h"
 
-void attn_tile_dots_f32_ref(int64_t hd, const float *q, const float *kt, float *dot) {
+/* Dims [d0, d1) of attn_tile_transpose. */
+void attn_tile_transpose_span_ref(int64_t d0, int64_t d1, int64_t hd, int nc, const float *rows, float *kt) {
+    for (int64_t d = d0; d < d1; d++) {
+        float *dst = kt + d * LL_ATTN_TILE; /* [LL_ATTN_TILE] */
+        for (int c = 0; c < nc; c++) dst[c] = rows[c * hd + d];
+        for (int c = nc; c < LL_ATTN_TILE; c++) dst[c] = 0.0f;
+    }
+}
+
+void attn_tile_transpose_ref(int64_t hd, int nc, const float *rows, float *kt) {
+    for (int64_t d0 = 0; d0 < hd; d0 += 8) /* 8 dims x all cells: the rows' lines stay in L1 */
+        attn_tile_transpose_span_ref(d0, d0 + 8 < hd ? d0 + 8 : hd, hd, nc, rows, kt);
+}
+
+static void attn_tile_dots_one_ref(int64_t hd, const float *q, const float *kt, float *dot) {
     float acc[LL_ATTN_TILE] = {0.0f};
     for (int64_t d = 0; d < hd; d++) {
         const float *k = kt + d * LL_ATTN_TILE; /* [LL_ATTN_TILE] dimension d of every cell */
         for (int c = 0; c < LL_ATTN_TILE; c++) acc[c] = fmaf(q[d], k[c], acc[c]);
     }
     for (int c = 0; c < LL_ATTN_TILE; c++) dot[c] = acc[c];
+}
+
+void attn_tile_dots_f32_ref(int64_t hd, int m, const float *const *q, const float *kt, float *dot) {
+    for (int j = 0; j < m; j++) attn_tile_dots_one_ref(hd, q[j], kt, dot + j * LL_ATTN_TILE);
 }
 
 void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt, const int32_t *cells,
@@ -20,8 +38,9 @@ void attn_tile_mix_span_ref(int64_t d0, int64_t d1, int64_t hd, const float *vt,
     }
 }
 
-void attn_tile_mix_f32_ref(int64_t hd, const float *vt, const int32_t *cells, const float *w, int n, float *acc) {
-    attn_tile_mix_span_ref(0, hd, hd, vt, cells, w, n, acc);
+void attn_tile_mix_f32_ref(int64_t hd, int m, const float *vt, const int32_t *cells, const float *w, int n,
+                           float *const *acc) {
+    for (int j = 0; j < m; j++) attn_tile_mix_span_ref(0, hd, hd, vt, cells, w + j * LL_ATTN_TILE, n, acc[j]);
 }
 
 static float ref_round_f16(float x) { return ll_fp16_to_f32(ll_f32_to_fp16(x)); }
@@ -54,6 +73,6 @@ int32_t attn_mix_f16_ref(int64_t hd, const uint8_t *v, size_t v_stride, const in
 }
 
 void ll_fill_attn_kernels_ref(ll_attn_kernels *k) {
-    *k = (ll_attn_kernels){.tile_dots = attn_tile_dots_f32_ref, .tile_mix = attn_tile_mix_f32_ref,
-                           .mix_f16 = attn_mix_f16_ref};
+    *k = (ll_attn_kernels){.tile_transpose = attn_tile_transpose_ref, .tile_dots = attn_tile_dots_f32_ref,
+                           .tile_mix = attn_tile_mix_f32_ref, .mix_f16 = attn_mix_f16_ref};
 }
