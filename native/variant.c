@@ -19,6 +19,10 @@
 #endif
 #if LL_WITH_AVX512
 #include "quant/avx512.c"
+#include "quant/avx512_gemv.c"
+#include "quant/avx512_gemm.c"
+#include "quant/avx512_kgemm.c"
+#include "quant/avx512_tiles.c"
 #endif
 #if LL_WITH_NEON
 #include "quant/neon.c"

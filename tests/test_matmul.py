@@ -236,6 +236,25 @@ def test_batching_does_not_change_bits(ggml_type, level, contexts):
     np.testing.assert_array_equal(pairs.view(np.uint32), batch[:34].view(np.uint32))
 
 
+X86_SIMD_LEVELS = [level for level in ("avx2", "avx512") if level in LEVELS]
+QUANT_TYPES = tuple(t for t in TYPES if t not in FLOAT_TYPES)
+
+
+@pytest.mark.skipif(len(X86_SIMD_LEVELS) < 2, reason="needs a CPU that runs both avx2 and avx512")
+@pytest.mark.parametrize("ggml_type", QUANT_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("n_out,n_in,n_tok", [(131, 2048, 1), (131, 2048, 2), (131, 2048, 3), (77, 512, 70),
+                                              (200, 1536, 129), (5, 256, 33)])
+def test_avx512_tiles_give_the_avx2_bits(ggml_type, n_out, n_in, n_tok, contexts):
+    """The AVX-512 decode paths and prefill tiles compute the AVX2 tiles' integer sums and float
+    operations in the same order: the same bits on both levels, for every tile shape."""
+    rng = np.random.default_rng(n_out + n_in + n_tok)
+    raw = random_weights(ggml_type, n_out, n_in, rng)
+    x = random_activations(n_tok, n_in, rng)
+    avx2 = contexts("avx2", 2).matmul(ggml_type, raw, n_out, n_in, x)
+    avx512 = contexts("avx512", 2).matmul(ggml_type, raw, n_out, n_in, x)
+    np.testing.assert_array_equal(avx512.view(np.uint32), avx2.view(np.uint32))
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_more_threads_than_cores_and_rows(level):
     """Oversubscribed pools (threads sleep after spinning) give the same bits as one thread."""

@@ -343,6 +343,8 @@ static void dequantize_row_q8_0_avx512(const void *src, float *dst, int64_t n) {
     }
 }
 
+static void ll_fill_gemm_avx512(ll_type_kernels *t); /* quant/avx512_tiles.c */
+
 /* Called after ll_fill_kernels_avx2 (dispatch.c): overrides the slots it has kernels for. */
 void ll_fill_kernels_avx512(ll_type_kernels *t) {
     t[LL_TYPE_F16].dequantize_row = dequantize_row_f16_avx512;
@@ -356,4 +358,5 @@ void ll_fill_kernels_avx512(ll_type_kernels *t) {
     t[LL_TYPE_Q4_K].vec_dot = vec_dot_q4_K_q8_K_avx512;
     t[LL_TYPE_Q5_K].vec_dot = vec_dot_q5_K_q8_K_avx512;
     t[LL_TYPE_Q6_K].vec_dot = vec_dot_q6_K_q8_K_avx512;
+    ll_fill_gemm_avx512(t);
 }

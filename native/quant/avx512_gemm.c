@@ -1,0 +1,23 @@
+/* AVX-512 VNNI prefill tiles (3 or more tokens) of the legacy types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+ * against Q8_0. variant.c includes this file after quant/avx512.c and the AVX2 tile files.
+ *
+ * Contract: every (row, token) gets the bits the AVX2 panels give (quant/avx2_gemm.c): the same
+ * exact integer sum per 32-element block, and per block the same two FMAs in the same order.
+ *
+ * gemm_panels_<type>_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, nc): nr <=
+ * LL_GEMM_LEGACY_ROWS_AVX512, nc <= LL_GEMM_LEGACY_COLS_AVX512. */
+
+#define LL_GEMM_LEGACY_ROWS_AVX512 32
+#define LL_GEMM_LEGACY_COLS_AVX512 32
+
+#define LL_PANELS_VIA_AVX2_AVX512(TYPE)                                                                             \
+    static void gemm_panels_##TYPE##_avx512(int64_t n, float *out, int64_t out_stride, const void *w,              \
+                                            int64_t w_stride, int nr, const void *a, int64_t a_stride, int nc) {   \
+        gemm_tile_##TYPE##_q8_0_avx2(n, out, out_stride, w, w_stride, nr, a, a_stride, nc);                        \
+    }
+
+LL_PANELS_VIA_AVX2_AVX512(q4_0)
+LL_PANELS_VIA_AVX2_AVX512(q4_1)
+LL_PANELS_VIA_AVX2_AVX512(q5_0)
+LL_PANELS_VIA_AVX2_AVX512(q5_1)
+LL_PANELS_VIA_AVX2_AVX512(q8_0)
