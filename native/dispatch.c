@@ -21,6 +21,7 @@ static void ll_fill_table(void) {
 #endif
 #if LL_WITH_AVX512
     ll_fill_kernels_avx512(LL_KERNELS);
+    ll_fill_attn_kernels_avx512(&LL_ATTN_KERNELS);
 #endif
 #if LL_WITH_NEON
     ll_fill_kernels_neon(LL_KERNELS, ll_cpu_features());

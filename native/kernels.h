@@ -49,7 +49,7 @@ typedef struct {
 extern ll_type_kernels LL_KERNELS[LL_TYPE_COUNT];
 void ll_kernels_init(void); /* idempotent, thread-safe (fills LL_ATTN_KERNELS too) */
 
-/* ---- attention kernels (quant/ref_attention.c, quant/avx2_attention.c) ----
+/* ---- attention kernels (quant/ref_attention.c, quant/avx2_attention.c, quant/avx512_attention.c) ----
  * Each float result is the same chain of roundings on every ISA: the SIMD kernels only compute
  * several independent chains at once. */
 #define LL_ATTN_TILE 64 /* KV cells per tile of the large-batch path */
@@ -85,6 +85,7 @@ typedef struct {
 extern ll_attn_kernels LL_ATTN_KERNELS;
 void ll_fill_attn_kernels_ref(ll_attn_kernels *k);
 void ll_fill_attn_kernels_avx2(ll_attn_kernels *k);
+void ll_fill_attn_kernels_avx512(ll_attn_kernels *k);
 
 /* ---- activation kernels (ops.c: the reference, quant/avx2_act.c) ---- */
 /* y[i] = gelu(a[i]) * (b ? b[i] : 1) for i < n, gelu read as table[fp16(a[i])] (fp16 in and out,

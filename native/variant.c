@@ -23,6 +23,7 @@
 #include "quant/avx512_gemm.c"
 #include "quant/avx512_kgemm.c"
 #include "quant/avx512_tiles.c"
+#include "quant/avx512_attention.c"
 #endif
 #if LL_WITH_NEON
 #include "quant/neon.c"
