@@ -19,8 +19,9 @@
 /* The positions and sequences of a tile's cells, summed up. */
 typedef struct {
     int32_t min_pos, max_pos;
-    int32_t seq;     /* the sequence of every cell when `uniform` */
-    int uniform;     /* every cell is in use and in sequence `seq` */
+    int32_t seq;              /* the sequence of every cell when `uniform` */
+    int32_t min_seq, max_seq; /* the sequences of the cells in use lie in [min_seq, max_seq] */
+    int uniform;              /* every cell is in use and in sequence `seq` */
 } ll_tile_span;
 
 enum { LL_TILE_HIDDEN, LL_TILE_PARTLY, LL_TILE_VISIBLE };
@@ -31,19 +32,27 @@ typedef struct {
 } ll_query_state;
 
 static ll_tile_span ll_tile_span_of(const ll_kv *kv, int32_t c0, int nc) {
-    ll_tile_span t = {.min_pos = INT32_MAX, .max_pos = INT32_MIN, .seq = kv->seq[c0], .uniform = 1};
+    ll_tile_span t = {.min_pos = INT32_MAX, .max_pos = INT32_MIN, .seq = kv->seq[c0], .min_seq = INT32_MAX,
+                      .max_seq = INT32_MIN, .uniform = 1};
     for (int i = 0; i < nc; i++) {
-        const int32_t p = kv->pos[c0 + i];
-        t.uniform &= p >= 0 && kv->seq[c0 + i] == t.seq;
+        const int32_t p = kv->pos[c0 + i], seq = kv->seq[c0 + i];
+        t.uniform &= p >= 0 && seq == t.seq;
         t.min_pos = p < t.min_pos ? p : t.min_pos;
         t.max_pos = p > t.max_pos ? p : t.max_pos;
+        if (p >= 0) {
+            t.min_seq = seq < t.min_seq ? seq : t.min_seq;
+            t.max_seq = seq > t.max_seq ? seq : t.max_seq;
+        }
     }
     return t;
 }
 
 /* Which of a tile's cells a query at (qpos, qseq) sees: none, all, or some (then ask each cell). */
 static int ll_tile_visibility(const ll_tile_span *t, const ll_op *op, int32_t qpos, int32_t qseq) {
-    if (!t->uniform) return t->max_pos < 0 ? LL_TILE_HIDDEN : LL_TILE_PARTLY;
+    if (!t->uniform) { /* several sequences (packed batches of sentences) or free cells */
+        const int other_seqs = qseq < t->min_seq || qseq > t->max_seq;
+        return t->max_pos < 0 || other_seqs ? LL_TILE_HIDDEN : LL_TILE_PARTLY;
+    }
     if (t->seq != qseq || (op->causal && t->min_pos > qpos)) return LL_TILE_HIDDEN;
     if (op->window > 0 && (int64_t)qpos - t->max_pos >= op->window) return LL_TILE_HIDDEN;
     const int causal_all = !op->causal || t->max_pos <= qpos;

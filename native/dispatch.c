@@ -22,6 +22,7 @@ static void ll_fill_table(void) {
 #if LL_WITH_AVX512
     ll_fill_kernels_avx512(LL_KERNELS);
     ll_fill_attn_kernels_avx512(&LL_ATTN_KERNELS);
+    ll_fill_act_kernels_avx512(&LL_ACT_KERNELS);
 #endif
 #if LL_WITH_NEON
     ll_fill_kernels_neon(LL_KERNELS, ll_cpu_features());

@@ -98,16 +98,29 @@ void act_gelu_mul_ref(const ll_fp16 *table, const float *a, const float *b, floa
     }
 }
 
-void ll_fill_act_kernels_ref(ll_act_kernels *k) { *k = (ll_act_kernels){.gelu_mul = act_gelu_mul_ref}; }
+/* kernels.h: erf's rational approximation, step by step. */
+static float ll_erf_rational(float x) {
+    x = fminf(fmaxf(x, -4.0f), 4.0f);
+    const float x2 = x * x;
+    float p = LL_ERF_P[0], q = LL_ERF_Q[0];
+    for (int i = 1; i < 7; i++) p = fmaf(x2, p, LL_ERF_P[i]);
+    for (int i = 1; i < 5; i++) q = fmaf(x2, q, LL_ERF_Q[i]);
+    return x * p / q;
+}
+
+void act_gelu_erf_ref(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + ll_erf_rational(x[i] * LL_INV_SQRT2));
+}
+
+void ll_fill_act_kernels_ref(ll_act_kernels *k) {
+    *k = (ll_act_kernels){.gelu_mul = act_gelu_mul_ref, .gelu_erf = act_gelu_erf_ref};
+}
 
 void ll_gelu_mul_row(const float *a, const float *b, float *y, int64_t n) {
     LL_ACT_KERNELS.gelu_mul(ll_gelu_table, a, b, y, n);
 }
 
-void ll_gelu_erf_row(const float *x, float *y, int64_t n) {
-    const float inv_sqrt2 = 0.70710678118654752440f;
-    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
-}
+void ll_gelu_erf_row(const float *x, float *y, int64_t n) { LL_ACT_KERNELS.gelu_erf(x, y, n); }
 
 void ll_silu_mul_row(const float *a, const float *b, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {

@@ -24,6 +24,7 @@
 #include "quant/avx512_kgemm.c"
 #include "quant/avx512_tiles.c"
 #include "quant/avx512_attention.c"
+#include "quant/avx512_act.c"
 #endif
 #if LL_WITH_NEON
 #include "quant/neon.c"

@@ -27,4 +27,27 @@ static void act_gelu_mul_avx2(const ll_fp16 *table, const float *a, const float 
     act_gelu_mul_ref(table, a + i, b ? b + i : NULL, y + i, n - i);
 }
 
-void ll_fill_act_kernels_avx2(ll_act_kernels *k) { k->gelu_mul = act_gelu_mul_avx2; }
+/* ll_erf_rational (ops.c) on 8 lanes: the same clamp, Horner steps, product and division. */
+static inline __m256 act_erf_rational_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0f)), _mm256_set1_ps(4.0f)); /* NaN -> -4, as fmaxf */
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(LL_ERF_P[0]), q = _mm256_set1_ps(LL_ERF_Q[0]);
+    for (int i = 1; i < 7; i++) p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LL_ERF_P[i]));
+    for (int i = 1; i < 5; i++) q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(LL_ERF_Q[i]));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+static void act_gelu_erf_avx2(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 e = act_erf_rational_avx2(_mm256_mul_ps(v, _mm256_set1_ps(LL_INV_SQRT2)));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    }
+    act_gelu_erf_ref(x + i, y + i, n - i);
+}
+
+void ll_fill_act_kernels_avx2(ll_act_kernels *k) {
+    k->gelu_mul = act_gelu_mul_avx2;
+    k->gelu_erf = act_gelu_erf_avx2;
+}
