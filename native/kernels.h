@@ -25,8 +25,9 @@ typedef void (*ll_dequantize_row_fn)(const void *src, float *dst, int64_t n);
 typedef void (*ll_quantize_row_fn)(const float *src, void *dst, int64_t n);
 /* *s = sum_i x[i] * y[i] over n elements; x: a row of this type, y: a row of its vec_dot_type. */
 typedef void (*ll_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
-/* A tile of a matmul, for prefill: out[r * out_stride + c] = dot(w_r, a_c) for r < nr, c < nc,
- * with w_r = w + r * w_stride bytes (this type) and a_c = a + c * a_stride bytes (vec_dot_type).
+/* A tile of a matmul, for prefill: out[c * out_stride + r] = dot(w_r, a_c) for r < nr, c < nc (the
+ * layout of y, so tiles write the result in place), with w_r = w + r * w_stride bytes (this type)
+ * and a_c = a + c * a_stride bytes (vec_dot_type).
  * Each out value must have the same bits for any nr, nc (1 included: matmul also decodes through
  * it) and position in the tile, so that results depend neither on the thread count nor on the
  * batching. Optional: NULL means matmul loops vec_dot. */

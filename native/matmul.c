@@ -124,15 +124,10 @@ static ll_prefill_plan ll_plan_prefill(const ll_matmul_op *op) {
     return p;
 }
 
-/* y[c0 + c, r0 + r] = dot(w_(r0 + r), xq_(c0 + c)) through the type's gemm_tile. */
+/* y[c0 + c, r0 + r] = dot(w_(r0 + r), xq_(c0 + c)) through the type's gemm_tile, in place. */
 static void ll_tile_gemm(const ll_matmul_op *op, const ll_prefill_plan *p, int64_t r0, int nr, int64_t c0, int nc) {
-    float tile[LL_TILE_MAX * LL_TILE_MAX]; /* [nr, nc] */
-    p->gemm_tile(op->n_in, tile, nc, op->w + r0 * op->w_row_bytes, (int64_t)op->w_row_bytes, nr,
-                 op->xq + c0 * op->a_row_bytes, (int64_t)op->a_row_bytes, nc);
-    for (int c = 0; c < nc; c++) {
-        float *dst = op->y + (c0 + c) * op->n_out + r0;
-        for (int r = 0; r < nr; r++) dst[r] = tile[r * nc + c];
-    }
+    p->gemm_tile(op->n_in, op->y + c0 * op->n_out + r0, op->n_out, op->w + r0 * op->w_row_bytes,
+                 (int64_t)op->w_row_bytes, nr, op->xq + c0 * op->a_row_bytes, (int64_t)op->a_row_bytes, nc);
 }
 
 /* The same through vec_dot, one (row, token) at a time. */

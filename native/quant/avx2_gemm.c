@@ -165,12 +165,17 @@ LL_GEMM_INLINE void legacy_token_avx2(const ll_legacy_panel_avx2 *panels, int ng
     for (int p = 0; p < P; p++) acc[p] = r[p];
 }
 
-/* out[(8 p + i) * out_stride + c] = lane i of acc[c][p], for the first `rows` rows and nc tokens. */
+/* out[c * out_stride + 8 p + i] = lane i of acc[c][p], for the first `rows` rows and nc tokens. */
 static inline void store_rows_avx2(float *out, int64_t out_stride, int rows, int nc, __m256 acc[][LL_GEMM_PANELS]) {
     for (int c = 0; c < nc; c++) {
-        float v[8 * LL_GEMM_PANELS];
-        for (int p = 0; 8 * p < rows; p++) _mm256_storeu_ps(v + 8 * p, acc[c][p]);
-        for (int r = 0; r < rows; r++) out[r * out_stride + c] = v[r];
+        float *dst = out + c * out_stride; /* [rows] */
+        int p = 0;
+        for (; 8 * p + 8 <= rows; p++) _mm256_storeu_ps(dst + 8 * p, acc[c][p]);
+        if (8 * p < rows) {
+            float v[8];
+            _mm256_storeu_ps(v, acc[c][p]);
+            memcpy(dst + 8 * p, v, sizeof(float) * (size_t)(rows - 8 * p));
+        }
     }
 }
 
@@ -203,11 +208,11 @@ LL_GEMM_INLINE void gemm_tile_legacy_avx2(int64_t n, float *out, int64_t out_str
                                           int planes, int steps, ll_legacy_unpack_avx2 unpack) {
     int r = 0;
     for (; r + 8 * LL_GEMM_PANELS <= nr; r += 8 * LL_GEMM_PANELS) {
-        legacy_rows_avx2(n, out + r * out_stride, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
+        legacy_rows_avx2(n, out + r, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
                          8 * LL_GEMM_PANELS, a, a_stride, nc, block_bytes, planes, steps, unpack, LL_GEMM_PANELS);
     }
     for (; r < nr; r += 8) {
-        legacy_rows_avx2(n, out + r * out_stride, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
+        legacy_rows_avx2(n, out + r, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
                          nr - r < 8 ? nr - r : 8, a, a_stride, nc, block_bytes, planes, steps, unpack, 1);
     }
 }
@@ -377,11 +382,11 @@ LL_GEMM_INLINE void gemm_tile_kquant_avx2(int64_t n, float *out, int64_t out_str
                                           ll_kquant_unpack_avx2 unpack) {
     int r = 0;
     for (; r + 8 * LL_GEMM_PANELS <= nr; r += 8 * LL_GEMM_PANELS) {
-        kquant_rows_avx2(n, out + r * out_stride, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
+        kquant_rows_avx2(n, out + r, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
                          8 * LL_GEMM_PANELS, a, a_stride, nc, block_bytes, steps, unpack, LL_GEMM_PANELS);
     }
     for (; r < nr; r += 8) {
-        kquant_rows_avx2(n, out + r * out_stride, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
+        kquant_rows_avx2(n, out + r, out_stride, (const uint8_t *)w + r * w_stride, w_stride,
                          nr - r < 8 ? nr - r : 8, a, a_stride, nc, block_bytes, steps, unpack, 1);
     }
 }

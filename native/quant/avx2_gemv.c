@@ -156,7 +156,7 @@ LL_GEMM_INLINE void gemv_legacy_avx2(int64_t n, float *out, int64_t out_stride, 
         float v[8];
         for (int c = 0; c < NC; c++) {
             _mm256_storeu_ps(v, acc[r / 8][c]);
-            out[r * out_stride + c] = v[r % 8];
+            out[c * out_stride + r] = v[r % 8];
         }
     }
 }
@@ -325,7 +325,7 @@ LL_GEMM_INLINE void gemv_kquant_avx2(int64_t n, float *out, int64_t out_stride, 
         for (int c = 0; c < NC; c++) {
             float v[4];
             _mm_storeu_ps(v, acc[c]);
-            for (int j = 0; j < LL_GEMV_KROWS && r + j < nr; j++) out[(r + j) * out_stride + c] = v[j];
+            for (int j = 0; j < LL_GEMV_KROWS && r + j < nr; j++) out[c * out_stride + r + j] = v[j];
         }
     }
 }

@@ -15,7 +15,7 @@
                                      int nr, const void *a, int64_t a_stride, int nc) {                           \
         for (int r = 0; r < nr; r += LL_GEMM_ROWS_AVX2) {                                                          \
             const int rows = nr - r < LL_GEMM_ROWS_AVX2 ? nr - r : LL_GEMM_ROWS_AVX2;                              \
-            gemm_tile_##TYPE##_##ATYPE##_avx2(n, out + r * out_stride, out_stride,                                 \
+            gemm_tile_##TYPE##_##ATYPE##_avx2(n, out + r, out_stride,                                               \
                                               (const uint8_t *)w + r * w_stride, w_stride, rows, a, a_stride, nc); \
         }                                                                                                          \
     }
