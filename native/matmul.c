@@ -74,6 +74,16 @@ static ll_gemm_tile_fn ll_gemm_tile_of(const ll_type_kernels *k) {
     return sane ? k->gemm_tile : NULL;
 }
 
+/* y[c, r] += bias[r] for rows [r0, r0 + nr) of tokens [c0, c0 + nc), once they are computed: the
+ * same single rounding as a separate bias op, without its pass over y and its barrier. */
+static void ll_add_bias(const ll_matmul_op *op, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+    if (!op->bias) return;
+    for (int64_t c = c0; c < c0 + nc; c++) {
+        float *y = op->y + c * op->n_out; /* [n_out] */
+        for (int64_t r = r0; r < r0 + nr; r++) y[r] += op->bias[r];
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Decode: one activation row; threads take chunks of consecutive weight rows, computed a tile
  * (gemm_tile_rows x 1 token) at a time when the type has a gemm_tile, else row by row. */
@@ -99,6 +109,7 @@ static void ll_matmul_decode(const ll_matmul_op *op, ll_pool *pool, int nth) {
                 op->wk->vec_dot(op->n_in, op->y + r, w, op->xq);
             }
         }
+        ll_add_bias(op, c * rows, r1 - c * rows, 0, 1);
     }
 }
 
@@ -149,6 +160,7 @@ static void ll_matmul_prefill(const ll_matmul_op *op, ll_pool *pool) {
         } else {
             ll_tile_vec_dot(op, r0, nr, c0, nc);
         }
+        ll_add_bias(op, r0, nr, c0, nc);
     }
 }
 

@@ -43,6 +43,7 @@ typedef struct {
     uint8_t *xq;                /* [n_tok, a_row_bytes]: x in the vec_dot_type (x itself for F32) */
     size_t a_row_bytes;
     float *y;                   /* [n_tok, n_out] */
+    const float *bias;          /* [n_out] added to every row of y, or NULL (set after prepare) */
 } ll_matmul_op;
 
 /* Checks the arguments and fills `op` except xq. LL_ERR_UNSUPPORTED when the type has no

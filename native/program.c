@@ -317,11 +317,13 @@ static void ll_run_attention(const ll_op *op, ll_batch *b, int ith) {
     for (int64_t u; (u = ll_pool_next_chunk(b->ctx->pool)) < units;) ll_attention_run(op, b, u, b->model->attn[ith]);
 }
 
-static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth) {
+/* A matmul with `bias` (NULL: none) added to its rows. */
+static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias) {
     ll_matmul_op mm;
     if (ll_matmul_prepare(&mm, op->w_type, op->w, op->w_rows, op->n, ll_buf(b, op->src0), b->rows,
                           ll_buf(b, op->dst)) != LL_OK)
         return; /* checked at load: cannot happen */
+    mm.bias = bias;
     if (ll_matmul_scratch_bytes(&mm)) mm.xq = b->ctx->scratch; /* else x is used as is (F32) */
     ll_matmul_run(&mm, b->ctx->pool, ith, nth);
 }
@@ -337,13 +339,21 @@ static void ll_run_offload(const ll_op *op, ll_batch *b) {
     b->status = op->offload((void *)op->w, &ob);
 }
 
-static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth) {
+/* The bias of op i + 1 when it only adds a bias to op i's matmul output in place (the two then
+ * run as one op), else NULL. */
+static const float *ll_fused_bias(const ll_model *m, int i) {
+    const ll_op *op = &m->ops[i], *next = &m->ops[i + 1];
+    if (op->kind != LL_OP_MATMUL || i + 1 >= m->n_ops || next->kind != LL_OP_ADD_BIAS) return NULL;
+    return next->src0 == op->dst && next->dst == op->dst && next->n == op->w_rows ? next->b : NULL;
+}
+
+static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias) {
     int32_t r0, r1;
     switch (op->kind) {
     case LL_OP_OFFLOAD:
         if (ith == 0) ll_run_offload(op, b);
         return;
-    case LL_OP_MATMUL: ll_run_matmul(op, b, ith, nth); return;
+    case LL_OP_MATMUL: ll_run_matmul(op, b, ith, nth, bias); return;
     case LL_OP_ATTENTION: ll_run_attention(op, b, ith); return;
     case LL_OP_LOGIT_ROWS:
         ll_split(b->n_logits, ith, nth, &r0, &r1);
@@ -364,7 +374,10 @@ void ll_program_job(void *arg, int ith, int nth) {
     ll_model *m = b->model;
     int64_t start = ith == 0 && m->op_ns ? ll_now_ns() : 0;
     for (int i = 0; i < m->n_ops; i++) {
-        ll_run_op(&m->ops[i], b, ith, nth);
+        const int op_index = i;
+        const float *bias = ll_fused_bias(m, i);
+        ll_run_op(&m->ops[i], b, ith, nth, bias);
+        i += bias != NULL; /* the bias op ran inside the matmul */
         if (ith == 0) {
             m->stop = __atomic_load_n(&b->ctx->abort_flag, __ATOMIC_RELAXED) || b->status != LL_OK;
             if (ll_op_ends_batch_phase(&m->ops[i])) b->rows = b->n_logits;
@@ -372,7 +385,7 @@ void ll_program_job(void *arg, int ith, int nth) {
         ll_pool_barrier(b->ctx->pool);
         if (ith == 0 && m->op_ns) { /* the op's time until every thread finished it */
             const int64_t now = ll_now_ns();
-            m->op_ns[i] += now - start;
+            m->op_ns[op_index] += now - start;
             start = now;
         }
         if (m->stop) return;

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 
+import gguf
 import numpy as np
 import pytest
-from program_harness import OpProgram
+from program_harness import OpProgram, Quantized
 
 from localllm.backend import native
 from localllm.errors import NativeError
@@ -99,3 +100,26 @@ def test_gelu_erf_gives_the_scalar_bits_and_erf_accuracy(tmp_path, level):
     v = x.astype(np.float64)
     want = 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))
     assert np.all(np.abs(outs[level] - want) <= 2e-7 * np.maximum(1.0, np.abs(v)))
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_bias_fused_into_matmul_gives_the_separate_ops_bits(tmp_path, rows):
+    """A bias op right after the matmul that writes its buffer runs inside the matmul (no pass of
+    its own, no barrier): the same bits as when another op stands between them, for decode (one
+    row) and prefill (tiles)."""
+    rng = np.random.default_rng(7)
+    width, n_out = 64, 40
+    table = {"x": rng.standard_normal((8, width)).astype(np.float32)}
+    weights = {"w": Quantized(gguf.GGMLQuantizationType.Q8_0, rng.standard_normal((n_out, width))),
+               "w.bias": rng.standard_normal(n_out).astype(np.float32)}
+    outs = []
+    for fused in (True, False):
+        prog = OpProgram(tmp_path, table, out_widths=[n_out], weights=weights, name=f"bias_{fused}")
+        g = prog.g
+        y = g.matmul("w", g.get_rows("x", "x", width), "y")
+        if not fused:
+            g.scale(y, 1.0)  # x * 1 is exact: it only keeps the bias op apart
+        g.add_bias("w.bias", y)
+        prog.finish([y])
+        outs.append(prog.model(n_batch=8).run(range(rows))[0])
+    assert outs[0].tobytes() == outs[1].tobytes()
