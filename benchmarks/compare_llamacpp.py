@@ -11,6 +11,16 @@ and reports t/s (median and spread) with the ratio localllm / llama.cpp. Then, i
 (alternating, --ttft-reps each): time to first token (interpreter start, imports, load, a 6-token
 prompt, one more token) and peak RSS. --write puts the table, the machine, the commit and this
 command into benchmarks/RESULTS.md (section "localllm vs llama.cpp").
+
+On CPUs with AMX (Sapphire Rapids and later), the llama.cpp that `pip install llama-cpp-python`
+builds with native flags puts weights in its AMX buffer and crashed (SIGSEGV) in the first decode on
+our VM. The peer is then built with the same AVX-512 flags and AMX off (its repacked CPU kernels
+stay on):
+
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+      -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON
+      -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF" \
+      pip install --no-cache-dir --force-reinstall --no-binary llama-cpp-python llama-cpp-python
 """
 
 from __future__ import annotations
@@ -110,7 +120,11 @@ class Worker:
     def run(self, kind: str, n: int, seed: int) -> int:
         self.proc.stdin.write(f"{kind} {n} {seed}\n")
         self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"a benchmark worker died (exit status {self.proc.wait()}); on a CPU with AMX, "
+                               f"see this script's docstring for a llama.cpp build without it")
+        return int(answer)
 
     def close(self) -> None:
         self.proc.stdin.close()
