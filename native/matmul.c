@@ -95,13 +95,25 @@ static int64_t ll_decode_chunk_rows(int64_t n_out, size_t row_bytes, int nth, in
     return ll_cdiv(rows, tile_rows) * tile_rows; /* whole tiles: the grid does not depend on nth */
 }
 
+/* The chunk behind the c-th hand-out: the chunks form nth parts that the threads walk side by
+ * side, each part front to back, so that a thread's chunks follow each other in memory (its
+ * prefetches run on into its next chunk) while a thread that is done early still takes the next
+ * chunk handed out. Returns `chunks` for a hand-out that has no chunk behind it. */
+static int64_t ll_decode_chunk_at(int64_t c, int64_t chunks, int nth) {
+    const int64_t per_part = ll_cdiv(chunks, nth), k = c % nth * per_part + c / nth;
+    return c / nth < per_part && k < chunks ? k : chunks;
+}
+
 static void ll_matmul_decode(const ll_matmul_op *op, ll_pool *pool, int nth) {
     const ll_gemm_tile_fn gemm_tile = ll_gemm_tile_of(op->wk);
     const int tile = gemm_tile ? op->wk->gemm_tile_rows : 1;
     const int64_t rows = ll_decode_chunk_rows(op->n_out, op->w_row_bytes, nth, tile);
-    for (int64_t c; (c = ll_pool_next_chunk(pool)) * rows < op->n_out;) {
-        const int64_t r1 = ll_min64(op->n_out, (c + 1) * rows);
-        for (int64_t r = c * rows; r < r1; r += tile) {
+    const int64_t chunks = ll_cdiv(op->n_out, rows);
+    for (int64_t c; (c = ll_pool_next_chunk(pool)) < nth * ll_cdiv(chunks, nth);) {
+        const int64_t k = ll_decode_chunk_at(c, chunks, nth);
+        if (k == chunks) continue;
+        const int64_t r1 = ll_min64(op->n_out, (k + 1) * rows);
+        for (int64_t r = k * rows; r < r1; r += tile) {
             const uint8_t *w = op->w + r * op->w_row_bytes;
             if (gemm_tile) {
                 gemm_tile(op->n_in, op->y + r, 1, w, (int64_t)op->w_row_bytes, (int)ll_min64(tile, r1 - r), op->xq, 0, 1);
@@ -109,7 +121,7 @@ static void ll_matmul_decode(const ll_matmul_op *op, ll_pool *pool, int nth) {
                 op->wk->vec_dot(op->n_in, op->y + r, w, op->xq);
             }
         }
-        ll_add_bias(op, c * rows, r1 - c * rows, 0, 1);
+        ll_add_bias(op, k * rows, r1 - k * rows, 0, 1);
     }
 }
 
