@@ -47,13 +47,14 @@
 /* One super-block of 16 weight rows. A weight is x = d * (sc[sub] * u) + dm * mn[sub]. */
 typedef struct {
     __m512i u[64];  /* [step] lane i: codes of elements 4 step .. 4 step + 3 of row i, a byte each */
-    __m512i sc[16]; /* [sub-block] lane i: scale of row i as int16 in the low half, 0 in the high */
+    __m512i sc[16]; /* [sub-block] lane i: scale of row i as int16, low half (high half 0; madd: both) */
     __m512i mn[8];  /* [pair q] lane i: (mn[2q], mn[2q + 1]) of row i as int16 */
     __m512 d, dm;   /* lane i: the factors of row i's isum and msum */
 } ll_kq_panel_avx512;
 
-/* How a type's super-block is read: piece = steps per vpdpbusd partial, sub = steps per scale,
- * pairs = mn pairs (4: sub-blocks of 32 against sums of 32, 8: of 16 against the bsums). */
+/* How a type's super-block is read: piece = steps per partial, sub = steps per scale, pairs = mn
+ * pairs (4: sub-blocks of 32 against sums of 32, 8: of 16 against the bsums), madd = partials by
+ * vpmaddubsw (int16 pairs) rather than vpdpbusd (int32). */
 typedef struct {
     int piece, sub, pairs, madd;
 } ll_kq_shape_avx512;
@@ -62,9 +63,8 @@ static const uint8_t LL_KQ_ZERO_BLOCK_AVX512[256] __attribute__((aligned(64)));
 
 /* ---- packing ---- */
 
-/* Prefetch into L1 the n bytes at p (the next super-block's blocks: the activation rows lie
- * a_stride apart, too many streams for the hardware prefetchers). Inlined: GCC takes a function
- * made only of prefetches as one without effects and drops its calls. */
+/* Prefetch the n bytes at p into L1 (l1) or L2. Inlined: GCC takes a function made only of
+ * prefetches as one without effects and drops its calls. */
 LL_KQ_INLINE void kq_prefetch_avx512(const uint8_t *p, size_t n, int l1) {
     LL_KQ_UNROLL
     for (size_t off = 0; off < n; off += 64) {
@@ -306,8 +306,8 @@ LL_KQ_INLINE void kq_pack_avx512(ll_kq_panel_avx512 *p, const uint8_t *w, int64_
 
 /* ---- the product ---- */
 
-#define LL_KQ_R_MAX 4 /* panels per register block */
-#define LL_KQ_T_MAX 8 /* tokens per register block */
+#define LL_KQ_R_MAX 2 /* panels per register block, at most */
+#define LL_KQ_T_MAX 4 /* tokens per register block, at most */
 
 static inline __m512i kq_bcast4_avx512(const void *p) { /* the 4 bytes at p in every lane */
     int32_t v;
