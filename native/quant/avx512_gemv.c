@@ -38,12 +38,12 @@
  * LL_GEMV_AHEAD_AVX512 bytes ahead of the block being computed, and past the rows' end the same
  * offsets of the next 16 rows (rows lie back to back: the next group or tile), so that short rows
  * keep the stream going too. Prefetches never fault. Measured here: with 16 streams a short
- * distance (~5 lines a row) keeps DRAM busiest; 1-2 KB ahead was 5-10 % slower. */
+ * distance (320-768 bytes a row) keeps DRAM busiest; 1 KB or more ahead was 5-15 % slower. */
 
 #define LL_GEMV_GROUP_AVX512 16    /* rows decoded together: one per lane of the float sums */
-#define LL_GEMV_AHEAD_AVX512 320   /* bytes of each row asked for ahead of the block computed */
+#define LL_GEMV_AHEAD_AVX512 512   /* bytes of each row asked for ahead of the block computed */
 #define LL_GEMV_BLOCKS_AVX512 512  /* legacy blocks per activation-side chunk */
-#define LL_GEMV_STEP_AVX512 8      /* legacy blocks per step: quad by quad, then block by block */
+#define LL_GEMV_STEP_AVX512 4      /* the most legacy blocks per step (quad by quad, then block by block) */
 #define LL_GEMV_SUPER_AVX512 64    /* k-quant super-blocks per activation-side chunk */
 
 /* The first row of group g of a tile of nr >= 16 rows: the last group ends at row nr. */
@@ -165,9 +165,11 @@ LL_GEMM_INLINE void legacy_step_avx512(const uint8_t *w, int64_t s, __m512i offs
     }
 }
 
-/* The tile for NC <= LL_GEMV_COLS tokens and nr >= 16 rows at w + i * s (15 s < 2^31). */
+/* The tile for NC <= LL_GEMV_COLS tokens and nr >= 16 rows at w + i * s (15 s < 2^31), STEP blocks
+ * at a time. */
 LL_GEMM_INLINE void gemv_legacy_avx512(int64_t n, float *out, int64_t out_stride, const uint8_t *w, int64_t s, int nr,
-                                       const uint8_t *a, int64_t a_stride, const ll_gemv_layout_avx2 L, const int NC) {
+                                       const uint8_t *a, int64_t a_stride, const ll_gemv_layout_avx2 L, const int STEP,
+                                       const int NC) {
     ll_lprep_avx512 prep;
     const block_q8_0 *ac[LL_GEMV_COLS];
     for (int c = 0; c < NC; c++) ac[c] = (const block_q8_0 *)(a + c * a_stride);
@@ -183,8 +185,8 @@ LL_GEMM_INLINE void gemv_legacy_avx512(int64_t n, float *out, int64_t out_stride
         for (int64_t b0 = 0; b0 < nb; b0 += LL_GEMV_BLOCKS_AVX512) {
             const int64_t b1 = nb - b0 < LL_GEMV_BLOCKS_AVX512 ? nb : b0 + LL_GEMV_BLOCKS_AVX512;
             if (g == 0 || nb > LL_GEMV_BLOCKS_AVX512) legacy_prep_avx512(ac, b0, b1, &prep, NC);
-            for (int64_t b = b0; b < b1; b += LL_GEMV_STEP_AVX512) {
-                const int nbk = b1 - b < LL_GEMV_STEP_AVX512 ? (int)(b1 - b) : LL_GEMV_STEP_AVX512;
+            for (int64_t b = b0; b < b1; b += STEP) {
+                const int nbk = b1 - b < STEP ? (int)(b1 - b) : STEP;
                 prefetch_group_avx512(wg, s, &pf, (size_t)(b + nbk) * L.bb + LL_GEMV_AHEAD_AVX512);
                 legacy_step_avx512(wg, s, offsets, ac, b, nbk, &prep, b - b0, acc, L, NC);
             }
@@ -207,25 +209,26 @@ static void gemv_via_avx2_avx512(int64_t n, float *out, int64_t out_stride, cons
     }
 }
 
-/* TYPE's decode path; QS_OFF, QH_OFF, HAS_MIN, Q8, OFFSET: ll_gemv_layout_avx2. */
-#define LL_GEMV_LEGACY_AVX512(TYPE, BLOCK_T, QS_OFF, QH_OFF, HAS_MIN, Q8, OFFSET)                                  \
+/* TYPE's decode path; QS_OFF, QH_OFF, HAS_MIN, Q8, OFFSET: ll_gemv_layout_avx2; STEP: blocks per
+ * step, about a cache line of each row (measured: 2 lines were 5-10 % slower on short rows). */
+#define LL_GEMV_LEGACY_AVX512(TYPE, BLOCK_T, QS_OFF, QH_OFF, HAS_MIN, Q8, OFFSET, STEP)                            \
     static void gemv_##TYPE##_avx512(int64_t n, float *out, int64_t out_stride, const void *w, int64_t w_stride,  \
                                      int nr, const void *a, int64_t a_stride, int nc) {                           \
         const ll_gemv_layout_avx2 layout = {sizeof(BLOCK_T), QS_OFF, QH_OFF, HAS_MIN, Q8, OFFSET};                 \
         if (nr < LL_GEMV_GROUP_AVX512 || w_stride > INT32_MAX / LL_GEMV_GROUP_AVX512) {                           \
-            gemv_via_avx2_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, gemm_tile_##TYPE##_q8_0_avx2);                   \
+            gemv_via_avx2_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, gemm_tile_##TYPE##_q8_0_avx2);   \
         } else if (nc == 1) {                                                                                     \
-            gemv_legacy_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, layout, 1);                      \
+            gemv_legacy_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, layout, STEP, 1);                   \
         } else {                                                                                                  \
-            gemv_legacy_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, layout, 2);                      \
+            gemv_legacy_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, layout, STEP, 2);                   \
         }                                                                                                         \
     }
 
-LL_GEMV_LEGACY_AVX512(q4_0, block_q4_0, 2, -1, 0, 0, -8.0f)
-LL_GEMV_LEGACY_AVX512(q4_1, block_q4_1, 4, -1, 1, 0, 0.0f)
-LL_GEMV_LEGACY_AVX512(q5_0, block_q5_0, 6, 2, 0, 0, -16.0f)
-LL_GEMV_LEGACY_AVX512(q5_1, block_q5_1, 8, 4, 1, 0, 0.0f)
-LL_GEMV_LEGACY_AVX512(q8_0, block_q8_0, 2, -1, 0, 1, -128.0f)
+LL_GEMV_LEGACY_AVX512(q4_0, block_q4_0, 2, -1, 0, 0, -8.0f, 4)
+LL_GEMV_LEGACY_AVX512(q4_1, block_q4_1, 4, -1, 1, 0, 0.0f, 4)
+LL_GEMV_LEGACY_AVX512(q5_0, block_q5_0, 6, 2, 0, 0, -16.0f, 4)
+LL_GEMV_LEGACY_AVX512(q5_1, block_q5_1, 8, 4, 1, 0, 0.0f, 4)
+LL_GEMV_LEGACY_AVX512(q8_0, block_q8_0, 2, -1, 0, 1, -128.0f, 2)
 
 /* ---- k-quants ---- */
 
@@ -524,7 +527,7 @@ LL_GEMM_INLINE void gemv_kquant_avx512(int64_t n, float *out, int64_t out_stride
                                      int nr, const void *a, int64_t a_stride, int nc) {                          \
         const ll_ktype_avx512 T = {unpack_##TYPE##_avx512, sizeof(BLOCK_T), K4, D_OFF, D_HIGH, DMIN, DM_SCALE};   \
         if (nr < LL_GEMV_GROUP_AVX512 || w_stride > INT32_MAX / LL_GEMV_GROUP_AVX512) {                          \
-            gemv_via_avx2_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, gemm_tile_##TYPE##_q8_K_avx2);                  \
+            gemv_via_avx2_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, nc, gemm_tile_##TYPE##_q8_K_avx2);   \
         } else if (nc == 1) {                                                                                    \
             gemv_kquant_avx512(n, out, out_stride, w, w_stride, nr, a, a_stride, T, 1);                          \
         } else {                                                                                                 \
