@@ -28,11 +28,11 @@
  *   vpdpbusd lane holds 4 products of one sub-block, |p| <= 4 * 63 * 128 < 2^15, so two such
  *   vectors pack to int16 (vpackssdw, exact) and vpmaddwd / vpdpwssd multiply them by the
  *   sub-block scales (|scale| <= 128): 16 lanes per row summing to isum (|isum| <= 256 * 63 *
- *   128 * 128 < 2^29), added across lanes by sum_quads_avx512 and 128-bit lane shuffles. msum = sum of
- *   mn * bsum for 16 rows at once with lane = row: for Q4_K / Q5_K from the 6-bit mins (decoded
- *   from the gathered scale bytes, 16 rows at once) by vpdpbusd against the bsum pair sums split
- *   as 128 Bh + Bl into bytes (|B| <= 32 * 128); for the others from the rows' 16 min bytes (their
- *   scales), stored per row and multiplied with vpmaddwd against the bsums.
+ *   128 * 128 < 2^29), added across lanes by sum_quads_avx512 and 128-bit lane shuffles.
+ *   msum = sum of mn * bsum, for 16 rows at once with lane = row: for Q4_K / Q5_K from the 6-bit
+ *   mins (decoded from the gathered scale bytes, 16 rows at once) by vpdpbusd against the bsum
+ *   pair sums split into bytes as B = 128 Bh + Bl (|B| <= 32 * 128); for the others from the
+ *   rows' 16 min bytes (their scales), stored per row and multiplied by vpmaddwd with the bsums.
  *
  * Memory: a group reads its 16 rows side by side; each row's lines are asked for into L2
  * LL_GEMV_AHEAD_AVX512 bytes ahead of the block being computed, and past the rows' end the same
@@ -43,7 +43,7 @@
 #define LL_GEMV_GROUP_AVX512 16    /* rows decoded together: one per lane of the float sums */
 #define LL_GEMV_AHEAD_AVX512 512   /* bytes of each row asked for ahead of the block computed */
 #define LL_GEMV_BLOCKS_AVX512 512  /* legacy blocks per activation-side chunk */
-#define LL_GEMV_STEP_AVX512 4      /* the most legacy blocks per step (quad by quad, then block by block) */
+#define LL_GEMV_STEP_AVX512 4      /* the most legacy blocks per step (quads, then blocks) */
 #define LL_GEMV_SUPER_AVX512 64    /* k-quant super-blocks per activation-side chunk */
 
 /* The first row of group g of a tile of nr >= 16 rows: the last group ends at row nr. */
