@@ -145,27 +145,31 @@ int64_t ll_attention_tiled_units(const ll_op *op, const ll_batch *b) {
 }
 
 /* Folds a loaded tile into the states of the block's rows [r0, r0 + nr): first every row that sees
- * all its cells, in sets of up to LL_ATTN_BLOCK_QUERIES queries, then each row that sees some. */
+ * all its cells, in sets of up to LL_ATTN_BLOCK_QUERIES queries, then the rows that see some: each
+ * alone, or, when a row's cells depend on its sequence only (bidirectional, no window: an encoder's
+ * packed sentences), the consecutive rows of one sequence together. */
 static void ll_fold_rows(const ll_attn_view *a, const ll_op *op, const ll_batch *b, const float *q, int kv_head,
                          int32_t r0, int32_t nr, int32_t c0, int nc, const int *visibility, ll_attn_scratch *s) {
     const ll_kv *kv = &b->model->kv;
     const int group = op->n_head / op->n_head_kv;
-    int32_t cells[LL_ATTN_TILE];
+    const int by_seq = !op->causal && op->window <= 0;
+    int32_t cells[LL_ATTN_TILE], cells_seq = -1; /* cells: the visible cells of sequence cells_seq (by_seq) */
     ll_query_set set = {.m = 0};
     for (int pass = LL_TILE_VISIBLE; pass >= LL_TILE_PARTLY; pass--) {
         int n = pass == LL_TILE_VISIBLE ? ll_tile_cells(kv, op, c0, nc, LL_TILE_VISIBLE, 0, 0, cells) : 0;
         for (int32_t r = 0; r < nr; r++) {
             if (visibility[r] != pass) continue;
-            if (pass == LL_TILE_PARTLY) {
+            if (pass == LL_TILE_PARTLY && !(by_seq && b->seq[r0 + r] == cells_seq)) {
+                if (set.m) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
                 n = ll_tile_cells(kv, op, c0, nc, pass, b->pos[r0 + r], b->seq[r0 + r], cells);
-                if (!n) continue;
+                cells_seq = b->seq[r0 + r];
             }
+            if (!n) continue;
             for (int h = 0; h < group; h++) {
                 set.q[set.m] = q + (int64_t)(r0 + r) * op->n + (int64_t)(kv_head * group + h) * op->group;
                 set.state[set.m++] = r * group + h;
                 if (set.m == LL_ATTN_BLOCK_QUERIES) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
             }
-            if (pass == LL_TILE_PARTLY && set.m) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
         }
         if (set.m) ll_tile_fold(a, &set, s->kt, s->vt, cells, n, s);
     }
