@@ -7,7 +7,7 @@
 #define LL_QUANT_PIECE 4096                /* elements of x quantized per work item */
 #define LL_DECODE_CHUNKS_PER_THREAD 8      /* decode: work items per thread, for balance */
 #define LL_DECODE_MIN_CHUNK_BYTES 32768    /* decode: fewer, longer streams below this */
-#define LL_TILE_MAX 64                     /* largest gemm_tile_rows / gemm_tile_cols used */
+#define LL_TILE_MAX 128                    /* largest gemm_tile_rows / gemm_tile_cols used */
 #define LL_FALLBACK_ROWS 16                /* tile of the vec_dot loops: weight rows ... */
 #define LL_FALLBACK_COLS 4                 /* ... x tokens */
 #define LL_READ_CHUNK_BYTES (256 * 1024)   /* bandwidth probe: bytes per work item */
@@ -77,10 +77,11 @@ static ll_gemm_tile_fn ll_gemm_tile_of(const ll_type_kernels *k) {
 /* y[c, r] += bias[r] for rows [r0, r0 + nr) of tokens [c0, c0 + nc), once they are computed: the
  * same single rounding as a separate bias op, without its pass over y and its barrier. */
 static void ll_add_bias(const ll_matmul_op *op, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
-    if (!op->bias) return;
+    const float *restrict bias = op->bias ? op->bias + r0 : NULL; /* [nr], in locals: a vectorized loop */
+    if (!bias) return;
     for (int64_t c = c0; c < c0 + nc; c++) {
-        float *y = op->y + c * op->n_out; /* [n_out] */
-        for (int64_t r = r0; r < r0 + nr; r++) y[r] += op->bias[r];
+        float *restrict y = op->y + c * op->n_out + r0; /* [nr] */
+        for (int64_t r = 0; r < nr; r++) y[r] += bias[r];
     }
 }
 
@@ -182,7 +183,7 @@ static void ll_matmul_prefill(const ll_matmul_op *op, ll_pool *pool) {
 void ll_matmul_run(const ll_matmul_op *op, ll_pool *pool, int ith, int nth) {
     (void)ith;
     if (op->n_out == 0 || op->n_tok == 0) return;
-    if (op->wk->vec_dot_type != LL_TYPE_F32) {
+    if (op->wk->vec_dot_type != LL_TYPE_F32 && !op->xq_ready) {
         ll_quantize_x(op, pool);
         ll_pool_barrier(pool);
     }

@@ -44,6 +44,7 @@ typedef struct {
     size_t a_row_bytes;
     float *y;                   /* [n_tok, n_out] */
     const float *bias;          /* [n_out] added to every row of y, or NULL (set after prepare) */
+    int xq_ready;               /* xq already holds x in the vec_dot_type (set after prepare) */
 } ll_matmul_op;
 
 /* Checks the arguments and fills `op` except xq. LL_ERR_UNSUPPORTED when the type has no

@@ -6,24 +6,37 @@
 #include "kernels.h"
 #include "ops.h"
 
-/* sum of x[i]^2 (each square rounded to float, as ggml's) in double, as LL_SQUARES_LANES interleaved
- * partial sums added at the end: independent chains instead of one add latency per value. The
- * double sum's rounding error (about n * 2^-53 relative) is far below the float mean taken of it. */
+/* sum of (x[i] - c)^2 (each difference and square rounded to float, as ggml's) in double, as
+ * LL_SQUARES_LANES interleaved partial sums added at the end: independent chains instead of one add
+ * latency per value. The double sum's rounding error (about n * 2^-53 relative) is far below the
+ * float mean taken of it. */
 #define LL_SQUARES_LANES 8
-static double ll_sum_of_squares(const float *x, int64_t n) {
+static double ll_sum_of_squares(const float *x, int64_t n, float c) {
     double part[LL_SQUARES_LANES] = {0.0};
     int64_t i = 0;
     for (; i + LL_SQUARES_LANES <= n; i += LL_SQUARES_LANES)
-        for (int l = 0; l < LL_SQUARES_LANES; l++) part[l] += (double)(x[i + l] * x[i + l]);
+        for (int l = 0; l < LL_SQUARES_LANES; l++) part[l] += (double)((x[i + l] - c) * (x[i + l] - c));
     double sum = 0.0;
     for (int l = 0; l < LL_SQUARES_LANES; l++) sum += part[l];
-    for (; i < n; i++) sum += (double)(x[i] * x[i]);
+    for (; i < n; i++) sum += (double)((x[i] - c) * (x[i] - c));
+    return sum;
+}
+
+/* sum of x[i] in double, in the same lanes. */
+static double ll_sum(const float *x, int64_t n) {
+    double part[LL_SQUARES_LANES] = {0.0};
+    int64_t i = 0;
+    for (; i + LL_SQUARES_LANES <= n; i += LL_SQUARES_LANES)
+        for (int l = 0; l < LL_SQUARES_LANES; l++) part[l] += (double)x[i + l];
+    double sum = 0.0;
+    for (int l = 0; l < LL_SQUARES_LANES; l++) sum += part[l];
+    for (; i < n; i++) sum += (double)x[i];
     return sum;
 }
 
 void ll_rms_norm_row(const float *x, float *y, int64_t n, int64_t group, const float *w, float eps) {
     for (int64_t g = 0; g < n; g += group) {
-        const double sum = ll_sum_of_squares(x + g, group);
+        const double sum = ll_sum_of_squares(x + g, group, 0.0f);
         const float scale = 1.0f / sqrtf((float)(sum / (double)group) + eps);
         for (int64_t i = 0; i < group; i++) y[g + i] = x[g + i] * scale * (w ? w[i] : 1.0f);
     }
@@ -32,18 +45,15 @@ void ll_rms_norm_row(const float *x, float *y, int64_t n, int64_t group, const f
 void ll_layer_norm_row(const float *x, float *y, int64_t n, int64_t group, const float *w, const float *b,
                        float eps) {
     for (int64_t g = 0; g < n; g += group) {
-        double sum = 0.0, sum_sq = 0.0;
-        for (int64_t i = 0; i < group; i++) sum += x[g + i];
-        const float mean = (float)(sum / (double)group);
-        for (int64_t i = 0; i < group; i++) {
-            const float d = x[g + i] - mean;
-            sum_sq += (double)(d * d);
-        }
-        const float scale = 1.0f / sqrtf((float)(sum_sq / (double)group) + eps);
-        for (int64_t i = 0; i < group; i++) {
-            const float v = (x[g + i] - mean) * scale;
-            y[g + i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
-        }
+        const float *xg = x + g;
+        float *yg = y + g;
+        const float mean = (float)(ll_sum(xg, group) / (double)group);
+        const float scale = 1.0f / sqrtf((float)(ll_sum_of_squares(xg, group, mean) / (double)group) + eps);
+        for (int64_t i = 0; i < group; i++) yg[i] = (xg[i] - mean) * scale;
+        if (w)
+            for (int64_t i = 0; i < group; i++) yg[i] *= w[i];
+        if (b)
+            for (int64_t i = 0; i < group; i++) yg[i] += b[i];
     }
 }
 

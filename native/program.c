@@ -317,13 +317,15 @@ static void ll_run_attention(const ll_op *op, ll_batch *b, int ith) {
     for (int64_t u; (u = ll_pool_next_chunk(b->ctx->pool)) < units;) ll_attention_run(op, b, u, b->model->attn[ith]);
 }
 
-/* A matmul with `bias` (NULL: none) added to its rows. */
-static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias) {
+/* A matmul with `bias` (NULL: none) added to its rows; xq_ready: the scratch already holds its
+ * input in its activation type. */
+static void ll_run_matmul(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias, int xq_ready) {
     ll_matmul_op mm;
     if (ll_matmul_prepare(&mm, op->w_type, op->w, op->w_rows, op->n, ll_buf(b, op->src0), b->rows,
                           ll_buf(b, op->dst)) != LL_OK)
         return; /* checked at load: cannot happen */
     mm.bias = bias;
+    mm.xq_ready = xq_ready;
     if (ll_matmul_scratch_bytes(&mm)) mm.xq = b->ctx->scratch; /* else x is used as is (F32) */
     ll_matmul_run(&mm, b->ctx->pool, ith, nth);
 }
@@ -347,13 +349,23 @@ static const float *ll_fused_bias(const ll_model *m, int i) {
     return next->src0 == op->dst && next->dst == op->dst && next->n == op->w_rows ? next->b : NULL;
 }
 
-static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias) {
+/* Whether matmul op `i` reads what matmul op `prev`, run just before it, read, with the same
+ * activation type: the scratch then still holds that input quantized (Q, K and V; gate and up). */
+static int ll_same_matmul_input(const ll_model *m, int prev, int i) {
+    if (prev < 0) return 0;
+    const ll_op *a = &m->ops[prev], *op = &m->ops[i];
+    return a->kind == LL_OP_MATMUL && op->kind == LL_OP_MATMUL && a->src0 == op->src0 && a->n == op->n &&
+           a->dst != a->src0 && !ll_op_ends_batch_phase(a) &&
+           LL_KERNELS[a->w_type].vec_dot_type == LL_KERNELS[op->w_type].vec_dot_type;
+}
+
+static void ll_run_op(const ll_op *op, ll_batch *b, int ith, int nth, const float *bias, int xq_ready) {
     int32_t r0, r1;
     switch (op->kind) {
     case LL_OP_OFFLOAD:
         if (ith == 0) ll_run_offload(op, b);
         return;
-    case LL_OP_MATMUL: ll_run_matmul(op, b, ith, nth, bias); return;
+    case LL_OP_MATMUL: ll_run_matmul(op, b, ith, nth, bias, xq_ready); return;
     case LL_OP_ATTENTION: ll_run_attention(op, b, ith); return;
     case LL_OP_LOGIT_ROWS:
         ll_split(b->n_logits, ith, nth, &r0, &r1);
@@ -373,10 +385,11 @@ void ll_program_job(void *arg, int ith, int nth) {
     ll_batch *b = arg;
     ll_model *m = b->model;
     int64_t start = ith == 0 && m->op_ns ? ll_now_ns() : 0;
-    for (int i = 0; i < m->n_ops; i++) {
+    for (int i = 0, prev = -1; i < m->n_ops; i++) {
         const int op_index = i;
         const float *bias = ll_fused_bias(m, i);
-        ll_run_op(&m->ops[i], b, ith, nth, bias);
+        ll_run_op(&m->ops[i], b, ith, nth, bias, ll_same_matmul_input(m, prev, i));
+        prev = i;
         i += bias != NULL; /* the bias op ran inside the matmul */
         if (ith == 0) {
             m->stop = __atomic_load_n(&b->ctx->abort_flag, __ATOMIC_RELAXED) || b->status != LL_OK;

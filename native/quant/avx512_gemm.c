@@ -32,7 +32,7 @@
  * magnitude (vpdpbusd of the bytes with ones), exact in both as well. */
 
 #define LL_GEMM_LEGACY_ROWS_AVX512 64 /* weight rows per tile: 4 panels of 16 */
-#define LL_GEMM_LEGACY_COLS_AVX512 64 /* tokens per tile */
+#define LL_GEMM_LEGACY_COLS_AVX512 128 /* tokens per tile */
 #define LL_LEGACY_PANELS_AVX512 (LL_GEMM_LEGACY_ROWS_AVX512 / 16)
 #define LL_LEGACY_CHUNK_AVX512 8      /* blocks per chunk (the activation sums take 8 at a time) */
 #define LL_LEGACY_P_AVX512 2          /* panels per kernel call (the table below has 1..2) */

@@ -39,7 +39,7 @@
  */
 
 #define LL_GEMM_KQUANT_ROWS_AVX512 64
-#define LL_GEMM_KQUANT_COLS_AVX512 64
+#define LL_GEMM_KQUANT_COLS_AVX512 128
 #define LL_KQ_PANELS_AVX512 (LL_GEMM_KQUANT_ROWS_AVX512 / 16) /* panels of 16 rows per tile */
 #define LL_KQ_INLINE static inline __attribute__((always_inline)) /* specialize per type */
 #define LL_KQ_UNROLL _Pragma("GCC unroll 64") /* constant indices and shifts, arrays in registers */
