@@ -180,8 +180,13 @@ class Embedder:
         lists = self._token_lists(inputs, truncate)
         pooled: list[np.ndarray] = [np.empty(0, np.float32)] * len(lists)
         for batch in pack([len(ids) for ids in lists], self.max_tokens):
-            for i, vector in zip(batch, self._run_batch([lists[i] for i in batch])):
-                pooled[i] = normalize_embeddings(vector, norm)
+            vectors = self._run_batch([lists[i] for i in batch])
+            if self.pooling == "none":
+                vectors = [normalize_embeddings(v, norm) for v in vectors]
+            else:  # one call for the batch's [n_seq, n_embd]
+                vectors = normalize_embeddings(np.stack(vectors), norm)
+            for i, vector in zip(batch, vectors):
+                pooled[i] = vector
         if self.pooling == "none":
             vectors: np.ndarray | list[np.ndarray] = pooled
         else:
@@ -205,7 +210,7 @@ class Embedder:
         hidden = self.model.forward(tokens, positions, seq_ids, logit_rows=rows)  # [len(rows), n_embd]
         if self.pooling in ("cls", "last"):
             return list(hidden)
-        parts = np.split(hidden, starts[1:])                                 # per sequence [n_i, n_embd]
         if self.pooling == "none":
-            return parts
-        return [part.mean(axis=0, dtype=np.float64).astype(np.float32) for part in parts]
+            return np.split(hidden, starts[1:])                              # per sequence [n_i, n_embd]
+        means = np.add.reduceat(hidden, starts, axis=0, dtype=np.float64) / lengths[:, None]  # [n_seq, n_embd]
+        return list(means.astype(np.float32))

@@ -15,6 +15,7 @@ an unmatched remainder, or longer than 100 characters, becomes `[UNK]` as a whol
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from localllm.tokenizer.pretokenize import WHITE_SPACE
@@ -69,23 +70,24 @@ class WpmEncoder:
 
 
 def normalize(text: str, lowercase: bool, strip_accents: bool) -> str:
-    out: list[str] = []
-    for ch in text:
-        cp = ord(ch)
-        if cp == 0 or cp == 0xFFFD or _is_control(ch):
-            continue
-        if ch in _SPACES:
-            out.append(" ")
-        elif _is_cjk(cp):
-            out.append(f" {ch} ")
-        else:
-            out.append(ch)
-    s = "".join(out)
+    s = "".join(map(_normalized_char, text))
     if strip_accents:
         s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
     if lowercase:
         s = "".join(map(str.lower, s))  # per character: no final-sigma rule, as HF does
     return s
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalized_char(ch: str) -> str:
+    """What BertNormalizer makes of one character before accents and case: "" (dropped), " "
+    (whitespace), " ch " (a CJK ideograph) or ch. Cached: texts reuse few distinct characters."""
+    cp = ord(ch)
+    if cp == 0 or cp == 0xFFFD or _is_control(ch):
+        return ""
+    if ch in _SPACES:
+        return " "
+    return f" {ch} " if _is_cjk(cp) else ch
 
 
 def split_words(text: str) -> list[str]:
@@ -117,5 +119,6 @@ def _is_cjk(cp: int) -> bool:
     return any(lo <= cp <= hi for lo, hi in _CJK)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _is_punct(ch: str) -> bool:
     return ch in _ASCII_PUNCT or unicodedata.category(ch)[0] == "P"
