@@ -1,8 +1,9 @@
 """A model as the native core runs it: the architecture module's op program turned into `ll_op`
 structs once at load, its activation buffers and KV cache (`ll_model`), and `forward` for a batch.
 
-Weights are passed as pointers into the GGUF memory map (zero copy); the GGUFFile and every array
-the program points at are kept alive here for as long as the model lives.
+Weights are passed as pointers into the GGUF memory map (zero copy; the output layer may be a
+resident copy, see resident.py); the GGUFFile and every array the program points at are kept alive
+here for as long as the model lives.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..errors import ContextLengthExceeded, NativeError, UsageError
 from ..gguf import GGMLType, GGUFFile, TensorInfo
 from ..models import architecture_module
 from ..models.base import OP, GraphBuilder, HParams
-from . import profile, split
+from . import profile, resident, split
 from .native import Context, check
 from .segment import CpuSegment
 
@@ -62,10 +63,14 @@ class NativeModel:
             hparams, graph = program
         self.hparams: HParams = hparams
         self._keep: list = [graph.keep]
+        self._resident: dict = {}  # tensor name -> a copy of its bytes the host ops use instead of the map
         self.split = split.plan(graph, hparams.n_layer, n_gpu_layers) if n_gpu_layers else None
         self.n_gpu_layers = split.resolve_gpu_layers(n_gpu_layers, hparams.n_layer) if self.split else 0
         self.segment = self._offload(graph, offload_device) if self.split else None
         host_ops = split.host_ops(graph, self.split, self.segment.offload_fields()) if self.split else graph.ops
+        output = resident.output_weight(host_ops, gguf.mapped) if program is None else None
+        if output:
+            self._resident[output.name] = resident.read_copy(output, gguf.path)
         self._ptr = self._create(graph, host_ops)
         self.n_vocab = int(self.native.lib.ll_model_logits_width(self._ptr))  # floats per logits row
         self.forward_seconds = 0.0  # wall time spent inside ll_forward, for overhead accounting
@@ -81,7 +86,10 @@ class NativeModel:
     def _pointer(self, value, ctype: str):
         if value is None:
             return self.native.ffi.NULL
-        array = value.data if isinstance(value, TensorInfo) else np.ascontiguousarray(value)
+        if isinstance(value, TensorInfo):
+            array = self._resident[value.name] if value.name in self._resident else value.data
+        else:
+            array = np.ascontiguousarray(value)
         cdata = self.native.ffi.from_buffer(ctype, array)
         self._keep.append((array, cdata))
         return cdata

@@ -151,6 +151,11 @@ class GGUFFile:
         _check_data_layout(self.tensors, self.data_offset, self.alignment, self.file_size)
         self._by_name = {t.name: t for t in self.tensors}
 
+    @property
+    def mapped(self) -> bool:
+        """Whether tensor data comes from a memory map of the file (else from bytes in memory)."""
+        return self._mm is not None
+
     @classmethod
     def from_bytes(cls, data: bytes, path: str = "<memory>") -> "GGUFFile":
         return cls(bytes(data), path)
