@@ -22,6 +22,7 @@
 #include "quant/avx512_gemv.c"
 #include "quant/avx512_gemm.c"
 #include "quant/avx512_kgemm.c"
+#include "quant/avx512_ftile.c"
 #include "quant/avx512_tiles.c"
 #include "quant/avx512_attention.c"
 #include "quant/avx512_act.c"

@@ -255,6 +255,21 @@ def test_avx512_tiles_give_the_avx2_bits(ggml_type, n_out, n_in, n_tok, contexts
     np.testing.assert_array_equal(avx512.view(np.uint32), avx2.view(np.uint32))
 
 
+@pytest.mark.skipif(len(X86_SIMD_LEVELS) < 2, reason="needs a CPU that runs both avx2 and avx512")
+@pytest.mark.parametrize("ggml_type", FLOAT_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("n_out,n_in,n_tok", [(131, 384, 1), (131, 384, 2), (77, 203, 70), (200, 1536, 129),
+                                              (5, 40, 33), (3, 7, 4), (66, 31, 5)])
+def test_avx512_float_tiles_give_the_avx2_bits(ggml_type, n_out, n_in, n_tok, contexts):
+    """The AVX-512 float tiles keep the AVX2 vec_dot's accumulator lanes and final sum order, over
+    32-element steps, 8-element steps and a scalar tail (n_in 203 = 6 x 32 + 8 + 3)."""
+    rng = np.random.default_rng(n_out + n_in + n_tok)
+    raw = random_weights(ggml_type, n_out, n_in, rng)
+    x = random_activations(n_tok, n_in, rng)
+    avx2 = contexts("avx2", 2).matmul(ggml_type, raw, n_out, n_in, x)
+    avx512 = contexts("avx512", 2).matmul(ggml_type, raw, n_out, n_in, x)
+    np.testing.assert_array_equal(avx512.view(np.uint32), avx2.view(np.uint32))
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_more_threads_than_cores_and_rows(level):
     """Oversubscribed pools (threads sleep after spinning) give the same bits as one thread."""

@@ -1,5 +1,6 @@
 /* The AVX-512 gemm_tile entry points: the decode path (quant/avx512_gemv.c) for nc <= LL_GEMV_COLS
- * tokens, the prefill panels (quant/avx512_gemm.c, quant/avx512_kgemm.c) otherwise. Both give every
+ * tokens, the prefill panels (quant/avx512_gemm.c, quant/avx512_kgemm.c) otherwise; the float
+ * types' tiles (quant/avx512_ftile.c) take both. Both give every
  * (row, token) the AVX2 tiles' bits, so batching, thread count and the avx2 / avx512 choice leave
  * results unchanged. ll_fill_gemm_avx512 is called from ll_fill_kernels_avx512. */
 
@@ -34,6 +35,10 @@ static void ll_set_gemm_avx512(ll_type_kernels *t, int type, ll_gemm_tile_fn fn,
 static void ll_fill_gemm_avx512(ll_type_kernels *t) {
     const int lr = LL_GEMM_LEGACY_ROWS_AVX512, lc = LL_GEMM_LEGACY_COLS_AVX512;
     const int kr = LL_GEMM_KQUANT_ROWS_AVX512, kc = LL_GEMM_KQUANT_COLS_AVX512;
+    const int fr = LL_FTILE_ROWS_AVX512, fc = LL_FTILE_COLS_AVX512;
+    ll_set_gemm_avx512(t, LL_TYPE_F32, gemm_tile_f32_avx512, fr, fc);
+    ll_set_gemm_avx512(t, LL_TYPE_F16, gemm_tile_f16_avx512, fr, fc);
+    ll_set_gemm_avx512(t, LL_TYPE_BF16, gemm_tile_bf16_avx512, fr, fc);
     ll_set_gemm_avx512(t, LL_TYPE_Q4_0, gemm_tile_q4_0_q8_0_avx512, lr, lc);
     ll_set_gemm_avx512(t, LL_TYPE_Q4_1, gemm_tile_q4_1_q8_0_avx512, lr, lc);
     ll_set_gemm_avx512(t, LL_TYPE_Q5_0, gemm_tile_q5_0_q8_0_avx512, lr, lc);
