@@ -191,7 +191,7 @@ NOTES = {
         "  read bandwidth (the probe's plain streaming read can be a little slower than this prefetching",
         "  stream: figures slightly over 100 %). The small shapes (< 1.5 MB, a few hundred rows per thread)",
         "  spend a larger share on the per-call start-up (activation quantization, the barrier).",
-        "- Prefill tiles: 64 weight rows x 64 tokens, 16 rows per zmm, packed once per chunk into",
+        "- Prefill tiles: 64 weight rows x 128 tokens, 16 rows per zmm, packed once per chunk into",
         "  [block][step] vectors (lane = 4 unsigned codes of a row) and reused by every token; per 4",
         "  elements one vpdpbusd serves 16 rows (64 multiply-adds), a broadcast activation dword feeds",
         "  2 panels, a packed vector 4-6 tokens. Bound by the vector ports: the vpdpbusd stream plus the",

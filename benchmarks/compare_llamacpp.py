@@ -9,8 +9,10 @@ never compete; the parent alternates A/B over the repetitions, test by test:
     tg<N>  N random tokens decoded one at a time from an empty KV cache (logits of each)
 and reports t/s (median and spread) with the ratio localllm / llama.cpp. Then, in fresh processes
 (alternating, --ttft-reps each): time to first token (interpreter start, imports, load, a 6-token
-prompt, one more token) and peak RSS. --write puts the table, the machine, the commit and this
-command into benchmarks/RESULTS.md (section "localllm vs llama.cpp").
+prompt, one more token) and peak RSS. Decode is also put next to its ceiling: this machine's
+streaming read bandwidth (the matmul benchmark's probe, sampled before and after the tg runs) over
+the weight bytes a token reads. --write puts the tables, the machine, the commit and this command
+into benchmarks/RESULTS.md (section "localllm vs llama.cpp").
 
 On CPUs with AMX (Sapphire Rapids and later), the llama.cpp that `pip install llama-cpp-python`
 builds with native flags puts weights in its AMX buffer and crashed (SIGSEGV) in the first decode on
@@ -157,6 +159,40 @@ def first_token(model: str, threads: int, reps: int) -> dict[str, tuple[float, i
             for name, rs in runs.items()}
 
 
+_READ_BANDWIDTH = """
+import sys, time, statistics, numpy as np
+from localllm.backend.native import Context
+buf = np.ones(512 << 17, np.uint64)  # 512 MiB
+with Context(int(sys.argv[1])) as ctx:
+    ctx.read_bandwidth_probe(buf)
+    seconds = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        ctx.read_bandwidth_probe(buf)
+        seconds.append(time.perf_counter() - t0)
+print(buf.nbytes / statistics.median(seconds) / 1e9)
+"""
+
+
+def read_bandwidth(threads: int) -> float:
+    """Streaming read GB/s of this machine now: the matmul benchmark's probe (512 MiB, median of 5),
+    in a process of its own (a child started later would inherit this one's peak RSS)."""
+    out = subprocess.run([sys.executable, "-c", _READ_BANDWIDTH, str(threads)], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out)
+
+
+def bytes_per_token(model: str) -> int:
+    """Weight bytes one decoded token reads: every tensor, but of an untied token embedding only the
+    token's row (negligible, left out)."""
+    from localllm.gguf import open_gguf
+
+    with open_gguf(model) as f:
+        names = {t.name for t in f.tensors}
+        tied = "output.weight" not in names
+        return sum(t.n_bytes for t in f.tensors if tied or t.name != "token_embd.weight")
+
+
 def n_vocab_of(model: str) -> int:
     from localllm.gguf import open_gguf
 
@@ -170,11 +206,14 @@ def compare(model: str, args) -> dict:
                "llama.cpp": Worker(_LLAMA_CPP_WORKER, model, args.threads, n_vocab)}
     try:
         result = {"model": os.path.basename(model), "size": os.path.getsize(model),
-                  f"pp{args.n_prompt}": speed(workers, "pp", args.n_prompt, args.reps),
-                  f"tg{args.n_gen}": speed(workers, "tg", args.n_gen, args.reps)}
+                  f"pp{args.n_prompt}": speed(workers, "pp", args.n_prompt, args.reps)}
+        bandwidth = [read_bandwidth(args.threads)]  # sampled on both sides of the decode runs
+        result[f"tg{args.n_gen}"] = speed(workers, "tg", args.n_gen, args.reps)
+        bandwidth.append(read_bandwidth(args.threads))
     finally:
         for w in workers.values():
             w.close()
+    result["read_gbs"], result["bytes_per_token"] = statistics.mean(bandwidth), bytes_per_token(model)
     result["first_token"] = first_token(model, args.threads, args.ttft_reps)
     return result
 
@@ -200,6 +239,13 @@ def table(results: list[dict], args) -> str:
         (ta, ra), (tb, rb) = r["first_token"]["localllm"], r["first_token"]["llama.cpp"]
         lines.append(f"| {r['model']} | {ta:.2f} s | {tb:.2f} s | {ta / tb:.2f}x | {ra / 2**20:.0f} MiB | "
                      f"{rb / 2**20:.0f} MiB | {(ra - rb) / 2**20:+.0f} MiB |")
+    lines += ["", f"| model | weight MB read per token | read bandwidth GB/s | {tg} ceiling t/s | localllm {tg} t/s | "
+                  "% of ceiling |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        ceiling = r["read_gbs"] * 1e9 / r["bytes_per_token"]
+        rate = statistics.median(r[tg]["localllm"])
+        lines.append(f"| {r['model']} | {r['bytes_per_token'] / 1e6:.0f} | {r['read_gbs']:.1f} | {ceiling:.1f} | "
+                     f"{rate:.1f} | {100 * rate / ceiling:.0f} % |")
     return "\n".join(lines)
 
 
